@@ -1,0 +1,83 @@
+/* The event-driven driver: owns the UDP socket and the clock, feeds packets
+ * to a sans-I/O protocol object and sleeps until its next deadline or the
+ * next packet. The only part of toxwire that touches the OS. */
+#ifndef TOXWIRE_IO_H
+#define TOXWIRE_IO_H
+
+#include "error.h"
+#include "log.h"
+#include "types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TW_IO_PORT_RANGE_START 33445
+#define TW_IO_PORT_RANGE_END 33545
+
+typedef struct tw_io tw_io;
+
+/* What the driver drives: one object, three calls. */
+typedef struct tw_io_handler {
+  void *ctx;
+  int (*handle_packet)(void *ctx, const tw_addr *from, const uint8_t *pkt, size_t len,
+                       tw_time_ms now);
+  void (*on_timer)(void *ctx, tw_time_ms now);
+  tw_time_ms (*next_deadline)(void *ctx);
+} tw_io_handler;
+
+typedef struct tw_io_udp_config {
+  const char *bind_ip;  /* NULL: all addresses */
+  uint16_t port;        /* 0: the first free port in 33445..33545 */
+  bool ipv6;            /* a dual-stack IPv6 socket */
+  bool ipv4_fallback;   /* with ipv6: use IPv4 alone if IPv6 is unavailable */
+} tw_io_udp_config;
+
+typedef struct tw_io_stats {
+  uint64_t wakeups;     /* times the loop woke: packets, timers, signals */
+  uint64_t timer_runs;  /* times on_timer ran */
+  uint64_t recv_batches, packets_in, packets_out, send_errors;
+} tw_io_stats;
+
+tw_io *tw_io_new(tw_logger log);
+void tw_io_free(tw_io *io);
+
+/* Opens the UDP socket. TW_E_ADDRINUSE when an explicit port is taken or the
+ * whole default range is; *bound_port receives the port. */
+int tw_io_bind_udp(tw_io *io, const tw_io_udp_config *cfg, uint16_t *bound_port);
+bool tw_io_is_ipv6(const tw_io *io);
+void tw_io_set_handler(tw_io *io, const tw_io_handler *h);
+
+/* Queues a datagram; queued datagrams leave in batches when the current
+ * event is done. to == NULL broadcasts to the LAN (port 33445). */
+void tw_io_send(tw_io *io, const tw_addr *to, const uint8_t *pkt, size_t len);
+/* Suitable as a tw_dht_send_fn with the tw_io as ctx. */
+void tw_io_send_cb(void *io, const tw_addr *to, const uint8_t *pkt, size_t len);
+
+/* Monotonic milliseconds. */
+tw_time_ms tw_io_now(const tw_io *io);
+/* Calls fn every interval_ms (for status lines); 0 disables. */
+void tw_io_set_periodic(tw_io *io, tw_time_ms interval_ms, void (*fn)(void *ctx, tw_time_ms now),
+                        void *ctx);
+/* Runs until tw_io_stop, SIGINT or SIGTERM. Returns the signal number that
+ * stopped it, or 0. */
+int tw_io_run(tw_io *io);
+void tw_io_stop(tw_io *io);
+/* Re-reads the handler's deadline and re-arms the timer (call after doing
+ * something to the protocol object from outside the loop). */
+void tw_io_rearm(tw_io *io);
+tw_io_stats tw_io_get_stats(const tw_io *io);
+
+/* Randomness for tw_env: libsodium's randombytes. */
+void tw_io_random(void *ctx, uint8_t *out, size_t len);
+
+/* "HOST:PORT:KEY" (HOST may be a name, an IPv4 address or an IPv6 address,
+ * with or without brackets). TW_E_INVAL with a reason in *why. */
+int tw_parse_node_spec(const char *spec, bool allow_ipv6, tw_node_info *out, const char **why);
+/* Resolves host (numeric or a name) to an address with the given port. */
+int tw_resolve(const char *host, uint16_t port, bool allow_ipv6, tw_addr *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
