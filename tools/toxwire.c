@@ -61,6 +61,8 @@ static const char USAGE_BOOTSTRAP[] =
     "  --status-interval SECS  log a status line this often (default 60; 0: never)\n"
     "  --status-file FILE      with each status line, write the stats and the close\n"
     "                          list to FILE (replaced atomically)\n"
+    "  --capture DIR           save each received datagram (up to 20 per packet kind)\n"
+    "                          as DIR/KIND-N.bin, e.g. for fuzzing seeds\n"
     "  --log-level LEVEL       trace, debug, info (default), warn, error\n";
 
 typedef struct bootstrap_opts {
@@ -69,6 +71,7 @@ typedef struct bootstrap_opts {
   const char *motd;
   const char *bind;
   const char *status_file;
+  const char *capture;
   int port;
   bool lan, ipv6, ipv4_fallback, motd_on;
   long status_interval;
@@ -83,6 +86,8 @@ typedef struct runner {
   tw_io *io;
   tw_logger log;
   const char *status_file;
+  const char *capture;
+  unsigned captured[256];
   uint16_t port;
   uint32_t last_good;
 } runner;
@@ -138,12 +143,26 @@ static int cmd_id(int argc, char **argv) {
 
 /* ---- toxwire bootstrap ---- */
 
+#define CAPTURE_PER_KIND 20
+
+static void capture(runner *r, const uint8_t *pkt, size_t len) {
+  if (len == 0 || r->captured[pkt[0]] >= CAPTURE_PER_KIND) return;
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%02x-%u.bin", r->capture, pkt[0], r->captured[pkt[0]]++);
+  FILE *f = fopen(path, "wb");
+  if (f == NULL) return;
+  fwrite(pkt, 1, len, f);
+  fclose(f);
+}
+
 static int io_handle(void *ctx, const tw_addr *from, const uint8_t *pkt, size_t len,
                      tw_time_ms now) {
-  return tw_dht_handle_packet(ctx, from, pkt, len, now);
+  runner *r = ctx;
+  if (r->capture) capture(r, pkt, len);
+  return tw_dht_handle_packet(r->dht, from, pkt, len, now);
 }
-static void io_timer(void *ctx, tw_time_ms now) { tw_dht_on_timer(ctx, now); }
-static tw_time_ms io_deadline(void *ctx) { return tw_dht_next_deadline(ctx); }
+static void io_timer(void *ctx, tw_time_ms now) { tw_dht_on_timer(((runner *)ctx)->dht, now); }
+static tw_time_ms io_deadline(void *ctx) { return tw_dht_next_deadline(((runner *)ctx)->dht); }
 
 static void write_status_file(runner *r, const tw_dht_stats *st, tw_time_ms now) {
   char tmp[4200];
@@ -240,7 +259,7 @@ static int cmd_bootstrap(int argc, char **argv) {
   o.motd = "toxwire bootstrap node";
   o.status_interval = 60;
   o.level = TW_LOG_INFO;
-  enum { O_KEYS = 256, O_PORT, O_CONFIG, O_MOTD, O_BOOT, O_LAN, O_V4, O_BIND, O_STATUS, O_SFILE, O_LEVEL };
+  enum { O_KEYS = 256, O_PORT, O_CONFIG, O_MOTD, O_BOOT, O_LAN, O_V4, O_BIND, O_STATUS, O_SFILE, O_LEVEL, O_CAPTURE };
   static const struct option opts[] = {
       {"keys", required_argument, 0, O_KEYS},       {"port", required_argument, 0, O_PORT},
       {"config", required_argument, 0, O_CONFIG},   {"motd", required_argument, 0, O_MOTD},
@@ -248,6 +267,7 @@ static int cmd_bootstrap(int argc, char **argv) {
       {"ipv4-only", no_argument, 0, O_V4},          {"bind", required_argument, 0, O_BIND},
       {"status-interval", required_argument, 0, O_STATUS},
       {"status-file", required_argument, 0, O_SFILE},
+      {"capture", required_argument, 0, O_CAPTURE},
       {"log-level", required_argument, 0, O_LEVEL}, {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   /* First pass: the log level and the config file, which the other options
@@ -293,6 +313,7 @@ static int cmd_bootstrap(int argc, char **argv) {
       }
       break;
     case O_SFILE: o.status_file = optarg; break;
+    case O_CAPTURE: o.capture = optarg; break;
     case O_CONFIG: case O_LEVEL: break;
     case 'h': fputs(USAGE_BOOTSTRAP, stdout); return 0;
     default: fputs(USAGE_BOOTSTRAP, stderr); return 2;
@@ -325,7 +346,8 @@ static int cmd_bootstrap(int argc, char **argv) {
   }
   if (created) info(&lg, TW_LOG_INFO, "created new keys file %s", o.keys);
 
-  runner r = {.log = lg, .status_file = o.status_file};
+  static runner r;
+  r = (runner){.log = lg, .status_file = o.status_file, .capture = o.capture};
   r.io = tw_io_new(lg);
   if (r.io == NULL) {
     fprintf(stderr, "toxwire bootstrap: cannot start the event loop\n");
@@ -370,7 +392,7 @@ static int cmd_bootstrap(int argc, char **argv) {
     else
       info(&lg, TW_LOG_INFO, "bootstrapping from %s", o.node_names[i]);
   }
-  tw_io_handler h = {r.dht, io_handle, io_timer, io_deadline};
+  tw_io_handler h = {&r, io_handle, io_timer, io_deadline};
   tw_io_set_handler(r.io, &h);
   if (o.status_interval > 0)
     tw_io_set_periodic(r.io, (tw_time_ms)o.status_interval * 1000, status, &r);
