@@ -13,6 +13,7 @@ extern "C" {
 
 /* Timings (spec "DHT Operation"; spec/dht.md says where they come from). */
 #define TW_DHT_CHECK_INTERVAL_MS 60000      /* liveness check of every node */
+#define TW_DHT_CHECK_RETRY_MS 10000         /* again, while a check is unanswered */
 #define TW_DHT_RANDOM_REQUEST_MS 20000      /* a random node per list */
 #define TW_DHT_BURST_INTERVAL_MS 500        /* the 5 requests of a new list */
 #define TW_DHT_BURST_REQUESTS 5

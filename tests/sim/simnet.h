@@ -1,0 +1,69 @@
+/* A deterministic virtual network for simulating many sans-I/O nodes in one
+ * process. Each endpoint is driven through the same tw_io_handler the real
+ * driver uses. Packets are delayed, lost, duplicated and reordered from a
+ * seeded generator, so a run is replayed exactly from its seed; a running
+ * hash of every delivery (the trace hash) shows whether two runs agree.
+ *
+ * Time is simulated: run_until jumps from event to event, so an idle
+ * network costs nothing and 10,000 nodes run as fast as their work allows. */
+#ifndef TW_SIMNET_H
+#define TW_SIMNET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "toxwire/io.h"
+#include "toxwire/types.h"
+
+typedef struct tw_simnet tw_simnet;
+
+typedef struct tw_simnet_config {
+  uint64_t seed;
+  double loss;            /* probability a datagram is dropped */
+  double duplicate;       /* probability it is delivered twice */
+  uint32_t delay_min_ms;  /* one-way delay, uniform in [min, max]: */
+  uint32_t delay_max_ms;  /* different delays reorder packets */
+} tw_simnet_config;
+
+typedef struct tw_simnet_stats {
+  uint64_t sent, delivered, lost, duplicated, undeliverable, timer_runs;
+} tw_simnet_stats;
+
+tw_simnet *tw_simnet_new(const tw_simnet_config *cfg);
+void tw_simnet_free(tw_simnet *net);
+
+/* Adds an endpoint and returns its index; *addr receives its address.
+ * The handler may be set later (nodes need their address to be built). */
+int tw_simnet_add_endpoint(tw_simnet *net, tw_addr *addr);
+void tw_simnet_set_handler(tw_simnet *net, int endpoint, const tw_io_handler *h);
+/* A down endpoint neither sends nor receives nor runs timers. */
+void tw_simnet_set_down(tw_simnet *net, int endpoint, bool down);
+
+/* Queues a datagram from an endpoint (use as a node's send callback through
+ * tw_simnet_sender). to == NULL (broadcast) is dropped. */
+void tw_simnet_send(tw_simnet *net, int from, const tw_addr *to, const uint8_t *pkt, size_t len);
+
+/* A ready-made send callback: ctx is a tw_simnet_sender. */
+typedef struct tw_simnet_sender {
+  tw_simnet *net;
+  int endpoint;
+} tw_simnet_sender;
+void tw_simnet_send_cb(void *sender, const tw_addr *to, const uint8_t *pkt, size_t len);
+
+/* Re-reads an endpoint's deadline (after calling into its node from outside
+ * the simulation, e.g. to start a search). */
+void tw_simnet_rearm(tw_simnet *net, int endpoint);
+
+/* Runs every event up to and including time t. */
+void tw_simnet_run_until(tw_simnet *net, tw_time_ms t);
+tw_time_ms tw_simnet_now(const tw_simnet *net);
+
+/* Per-endpoint deterministic randomness for tw_env: ctx from
+ * tw_simnet_random_ctx. */
+void tw_simnet_random(void *ctx, uint8_t *out, size_t len);
+void *tw_simnet_random_ctx(tw_simnet *net, int endpoint);
+
+uint64_t tw_simnet_trace_hash(const tw_simnet *net);
+tw_simnet_stats tw_simnet_get_stats(const tw_simnet *net);
+
+#endif
