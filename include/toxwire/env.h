@@ -17,7 +17,7 @@ extern "C" {
 typedef void tw_random_fn(void *ctx, uint8_t *out, size_t len);
 
 typedef struct tw_env {
-  tw_random_fn *random;
+  tw_random_fn *random_bytes;
   void *random_ctx;
   tw_logger log;
 } tw_env;

@@ -11,7 +11,7 @@ void tw_crypto_wipe(void *p, size_t n) { sodium_memzero(p, n); }
 int tw_crypto_init(void) { return sodium_init() < 0 ? TW_E_IO : TW_OK; }
 
 void tw_random_bytes(const tw_env *env, uint8_t *out, size_t len) {
-  env->random(env->random_ctx, out, len);
+  env->random_bytes(env->random_ctx, out, len);
 }
 
 uint64_t tw_random_u64(const tw_env *env) {

@@ -615,7 +615,7 @@ tw_time_ms tw_dht_next_deadline(tw_dht *d) { return d->deadline; }
 /* ---- public operations ---- */
 
 tw_dht *tw_dht_new(const tw_dht_config *cfg, const tw_env *env, tw_time_ms now) {
-  if (cfg == NULL || env == NULL || cfg->send == NULL || env->random == NULL ||
+  if (cfg == NULL || env == NULL || cfg->send == NULL || env->random_bytes == NULL ||
       cfg->motd_len > TW_MOTD_MAX || tw_crypto_init() != TW_OK)
     return NULL;
   tw_dht *d = calloc(1, sizeof *d);

@@ -129,7 +129,7 @@ static void run(const opts *o, result *r) {
   tw_addr *addrs = calloc((size_t)o->nodes, sizeof *addrs);
   for (int i = 0; i < o->nodes; i++) tw_simnet_add_endpoint(net, &addrs[i]);
   for (int i = 0; i < o->nodes; i++) {
-    tw_env env = {.random = tw_simnet_random, .random_ctx = tw_simnet_random_ctx(net, i)};
+    tw_env env = {.random_bytes = tw_simnet_random, .random_ctx = tw_simnet_random_ctx(net, i)};
     tw_dht_config cfg = {.send = tw_simnet_send_cb, .key_cache_entries = 256};
     tw_keypair_generate(&cfg.keys, &env);
     nodes[i].sender = (tw_simnet_sender){net, i};
