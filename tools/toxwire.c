@@ -367,7 +367,7 @@ static int cmd_bootstrap(int argc, char **argv) {
     tw_io_free(r.io);
     return 1;
   }
-  tw_env env = {.random_bytes = tw_io_random, .log = lg};
+  tw_env env = {.random_bytes = tw_io_random, .random_ctx = r.io, .log = lg};
   tw_dht_config dcfg = {
       .keys = kp, .send = tw_io_send_cb, .send_ctx = r.io, .lan_discovery = o.lan,
       .bootstrap_info = true, .version = TOXWIRE_BOOTSTRAP_VERSION,

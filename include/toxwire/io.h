@@ -68,7 +68,8 @@ void tw_io_stop(tw_io *io);
 void tw_io_rearm(tw_io *io);
 tw_io_stats tw_io_get_stats(const tw_io *io);
 
-/* Randomness for tw_env: libsodium's randombytes. */
+/* Randomness for tw_env, from libsodium's randombytes, buffered in the
+ * tw_io given as ctx (NULL: unbuffered). */
 void tw_io_random(void *ctx, uint8_t *out, size_t len);
 
 /* "HOST:PORT:KEY" (HOST may be a name, an IPv4 address or an IPv6 address,

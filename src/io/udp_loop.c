@@ -18,7 +18,7 @@
 
 #include <sodium.h>
 
-#define BATCH 64
+#define BATCH 32 /* datagrams per system call: 32 already amortises it */
 #define MAX_DATAGRAM 2048
 #define SOCKET_BUFFER_BYTES (4 * 1024 * 1024)
 
@@ -46,6 +46,8 @@ struct tw_io {
   out_slot out[BATCH];
   size_t nout;
   uint8_t in[BATCH][MAX_DATAGRAM];
+  uint8_t rnd[4096];
+  size_t rnd_used;
   tw_io_stats stats;
 };
 
@@ -64,9 +66,22 @@ tw_time_ms tw_io_now(const tw_io *io) {
   return (tw_time_ms)ts.tv_sec * 1000 + (tw_time_ms)ts.tv_nsec / 1000000;
 }
 
+/* libsodium's randombytes_buf is one getrandom() call per use; a node
+ * needs a fresh nonce for every packet, so draw 4 KiB at a time and hand it
+ * out, wiping each byte as it leaves. */
 void tw_io_random(void *ctx, uint8_t *out, size_t len) {
-  (void)ctx;
-  randombytes_buf(out, len);
+  tw_io *io = ctx;
+  if (io == NULL || len > sizeof io->rnd) {
+    randombytes_buf(out, len);
+    return;
+  }
+  if (io->rnd_used + len > sizeof io->rnd) {
+    randombytes_buf(io->rnd, sizeof io->rnd);
+    io->rnd_used = 0;
+  }
+  memcpy(out, io->rnd + io->rnd_used, len);
+  sodium_memzero(io->rnd + io->rnd_used, len);
+  io->rnd_used += len;
 }
 
 /* ---- address conversion ---- */
@@ -280,6 +295,7 @@ tw_io *tw_io_new(tw_logger log) {
   io->log = log;
   io->fd = -1;
   io->armed_for = TW_NEVER;
+  io->rnd_used = sizeof io->rnd; /* empty: filled on first use */
   if (sodium_init() < 0 || (io->base = event_base_new()) == NULL) {
     free(io);
     return NULL;
@@ -303,6 +319,7 @@ void tw_io_free(tw_io *io) {
   if (io->sigterm_ev) event_free(io->sigterm_ev);
   if (io->periodic_ev) event_free(io->periodic_ev);
   if (io->fd >= 0) close(io->fd);
+  sodium_memzero(io->rnd, sizeof io->rnd);
   event_base_free(io->base);
   free(io);
 }
