@@ -71,8 +71,10 @@ static inline uint32_t tw_read_u32(tw_reader *r) {
            : 0;
 }
 static inline uint64_t tw_read_u64(tw_reader *r) {
-  uint64_t hi = tw_read_u32(r);
-  return (hi << 32) | tw_read_u32(r);
+  const uint8_t *s = tw_read_span(r, 8); /* one span: all or nothing */
+  uint64_t v = 0;
+  for (int i = 0; s != NULL && i < 8; i++) v = (v << 8) | s[i];
+  return v;
 }
 /* The rest of the input, as a span. */
 static inline const uint8_t *tw_read_rest(tw_reader *r, size_t *n) {

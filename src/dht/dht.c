@@ -25,7 +25,8 @@ typedef struct search {
   uint8_t burst;
   bool found;
   tw_addr found_addr;
-  tw_time_ms found_at;
+  tw_time_ms found_at;      /* when the searched node last answered us */
+  tw_time_ms found_checked; /* when we last asked it */
 } search;
 
 struct tw_dht {
@@ -151,6 +152,7 @@ static void add_to_state(tw_dht *d, const tw_key *pk, const tw_addr *from, tw_ti
       s->found = true;
       s->found_addr = *from;
       s->found_at = now;
+      note_deadline(d, now + TW_DHT_CHECK_INTERVAL_MS);
       continue;
     }
     uint8_t before = s->list.count;
@@ -168,15 +170,24 @@ static void add_to_state(tw_dht *d, const tw_key *pk, const tw_addr *from, tw_ti
 
 /* A node told us about: ask it, for each list it could improve. It enters
  * a list only when it answers. */
-static void consider_learned_node(tw_dht *d, const tw_node_info *n, tw_time_ms now) {
+static void consider_learned_node(tw_dht *d, const tw_node_info *named, tw_time_ms now) {
+  /* Datagrams arrive with unmapped sources, so requests must go to the
+   * unmapped address for their answers to match. */
+  tw_node_info unmapped = *named;
+  unmapped.addr = tw_addr_unmap(&named->addr);
+  const tw_node_info *n = &unmapped;
   if (n->tcp || !tw_addr_is_set(&n->addr) || tw_key_equal(&n->pk, &d->cfg.keys.pk)) return;
   if (close_viable(d, &n->pk, now)) send_nodes_request(d, &n->pk, &n->addr, &d->cfg.keys.pk, now);
   for (size_t i = 0; i < d->nsearch; i++) {
     search *s = &d->searches[i];
     bool is_target = tw_key_equal(&s->key, &n->pk);
-    if ((is_target && !s->found) ||
-        (!is_target && tw_client_list_viable(&s->list, &s->key, &n->pk, now, TW_DHT_BAD_AFTER_MS)))
+    bool target_stale = !s->found || !tw_addr_equal(&s->found_addr, &n->addr) ||
+                        now - s->found_at > TW_DHT_CHECK_INTERVAL_MS;
+    if ((is_target && target_stale && now - s->found_checked >= TW_DHT_CHECK_RETRY_MS) ||
+        (!is_target && tw_client_list_viable(&s->list, &s->key, &n->pk, now, TW_DHT_BAD_AFTER_MS))) {
       send_nodes_request(d, &n->pk, &n->addr, &s->key, now);
+      if (is_target) s->found_checked = now;
+    }
   }
 }
 
@@ -543,6 +554,25 @@ static tw_key search_refresh_target(tw_dht *d, const search *s) {
 
 static tw_time_ms min_t(tw_time_ms a, tw_time_ms b) { return a < b ? a : b; }
 
+/* The searched node, once found, is checked like a list entry: it usually
+ * fits none of our lists, and nothing else would ask it again. */
+static tw_time_ms service_found(tw_dht *d, search *s, tw_time_ms now) {
+  if (!s->found) return TW_NEVER;
+  if (now - s->found_at > TW_DHT_REMOVE_AFTER_MS) {
+    s->found = false;
+    return TW_NEVER;
+  }
+  tw_time_ms due = s->found_at + TW_DHT_CHECK_INTERVAL_MS;
+  if (s->found_checked + TW_DHT_CHECK_RETRY_MS > due) due = s->found_checked + TW_DHT_CHECK_RETRY_MS;
+  if (due <= now + TW_DHT_TIMER_SLACK_MS) {
+    send_nodes_request(d, &s->key, &s->found_addr, &s->key, now);
+    s->found_checked = now;
+    due = now + TW_DHT_CHECK_RETRY_MS;
+  }
+  tw_time_ms gone = s->found_at + TW_DHT_REMOVE_AFTER_MS + 1;
+  return due < gone ? due : gone;
+}
+
 void tw_dht_on_timer(tw_dht *d, tw_time_ms now) {
   tw_time_ms next = TW_NEVER;
   const tw_dht_entry *good[BUCKETS * TW_DHT_K];
@@ -568,6 +598,7 @@ void tw_dht_on_timer(tw_dht *d, tw_time_ms now) {
   for (size_t i = 0; i < d->nsearch; i++) {
     search *s = &d->searches[i];
     next = min_t(next, service_list(d, &s->list, &s->key, now, NULL));
+    next = min_t(next, service_found(d, s, now));
     const tw_dht_entry *sg[TW_DHT_K];
     size_t n = 0;
     for (int j = 0; j < s->list.count; j++)
