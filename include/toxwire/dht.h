@@ -99,10 +99,11 @@ size_t tw_dht_closest(const tw_dht *dht, const tw_key *target, tw_node_info *out
 /* True when at least one node in the close list is good. */
 bool tw_dht_is_connected(const tw_dht *dht, tw_time_ms now);
 
-/* Sends a DHT Request carrying plain to the node with key to, through the
- * close-list node at via (or directly). Used by later layers. */
+/* Sends a DHT Request carrying plain to the node with key to, by way of the
+ * node at via (which may be the addressee itself). Used by later layers.
+ * TW_E_INVAL when via is NULL or unset, or plain is empty or too long. */
 int tw_dht_send_request(tw_dht *dht, const tw_key *to, const tw_addr *via,
-                        const uint8_t *plain, size_t len);
+                        const uint8_t *plain, size_t len, tw_time_ms now);
 
 void tw_dht_get_stats(const tw_dht *dht, tw_dht_stats *out, tw_time_ms now);
 

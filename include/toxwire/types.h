@@ -63,8 +63,7 @@ bool tw_addr_is_lan(const tw_addr *a);
 tw_addr tw_addr_unmap(const tw_addr *a);
 /* Writes "1.2.3.4:5" or "[::1]:5" into out (TW_ADDR_STRLEN bytes). */
 const char *tw_addr_format(const tw_addr *a, char out[TW_ADDR_STRLEN]);
-/* Parses a numeric IPv4 or IPv6 address (no port, no brackets). */
-int tw_addr_parse_ip(tw_addr *out, const char *text);
+/* Text to address: tw_resolve and tw_parse_node_spec in toxwire/io.h. */
 
 /* Keys as 64 hex digits (uppercase on output, either case on input). */
 #define TW_KEY_HEXLEN (2 * TW_PUBLIC_KEY_SIZE + 1)

@@ -761,12 +761,12 @@ bool tw_dht_is_connected(const tw_dht *d, tw_time_ms now) {
 }
 
 int tw_dht_send_request(tw_dht *d, const tw_key *to, const tw_addr *via, const uint8_t *plain,
-                        size_t len) {
-  if (len == 0 || len > TW_DHT_PLAIN_MAX) return TW_E_INVAL;
+                        size_t len, tw_time_ms now) {
+  if (via == NULL || !tw_addr_is_set(via) || len == 0 || len > TW_DHT_PLAIN_MAX) return TW_E_INVAL;
   uint8_t shared[TW_SHARED_KEY_SIZE];
   uint8_t nonce[TW_NONCE_SIZE];
   uint8_t pkt[TW_DHT_REQUEST_MIN + TW_DHT_PLAIN_MAX];
-  tw_keycache_get(d->keys, to, 0, shared);
+  tw_keycache_get(d->keys, to, now, shared);
   tw_random_bytes(&d->env, nonce, sizeof nonce);
   pkt[0] = TW_PACKET_DHT_REQUEST;
   memcpy(pkt + 1, to->bytes, TW_PUBLIC_KEY_SIZE);
