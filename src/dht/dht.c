@@ -267,18 +267,34 @@ static int open_dht_packet(tw_dht *d, const tw_dht_header *h, uint8_t *plain, tw
   return tw_box_open(plain, h->cipher, h->cipher_len, h->nonce, shared);
 }
 
+/* Opens a packet whose payload has exactly `size` bytes; the length is
+ * checked before any cryptography. */
+static int open_exact(tw_dht *d, const tw_dht_header *h, uint8_t *plain, size_t size,
+                      tw_time_ms now) {
+  if (h->cipher_len != size + TW_MAC_SIZE)
+    return h->cipher_len < size + TW_MAC_SIZE ? TW_E_SHORT : TW_E_LONG;
+  return open_dht_packet(d, h, plain, now);
+}
+
+/* A Ping Request or Response: the flag must match the kind, or a request
+ * could be bounced back to us as a response. */
+static int open_ping(tw_dht *d, const tw_dht_header *h, uint8_t want_flag, tw_ping_payload *p,
+                     tw_time_ms now) {
+  uint8_t plain[TW_PING_PLAIN_SIZE];
+  int e = open_exact(d, h, plain, sizeof plain, now);
+  if (e == TW_OK) e = tw_ping_payload_decode(p, plain, sizeof plain);
+  if (e == TW_OK && p->flag != want_flag) e = TW_E_FORMAT;
+  return e;
+}
+
 static int handle_ping_request(tw_dht *d, const tw_addr *from, const tw_dht_header *h,
                                tw_time_ms now) {
-  uint8_t plain[TW_PING_PLAIN_SIZE];
-  if (h->cipher_len != TW_PING_PLAIN_SIZE + TW_MAC_SIZE)
-    return h->cipher_len < TW_PING_PLAIN_SIZE + TW_MAC_SIZE ? TW_E_SHORT : TW_E_LONG;
-  int e = open_dht_packet(d, h, plain, now);
-  if (e != TW_OK) return e;
   tw_ping_payload p;
-  if ((e = tw_ping_payload_decode(&p, plain, sizeof plain)) != TW_OK) return e;
-  if (p.flag != TW_PING_FLAG_REQUEST) return TW_E_FORMAT;
+  int e = open_ping(d, h, TW_PING_FLAG_REQUEST, &p, now);
+  if (e != TW_OK) return e;
   d->stats.ping_requests_in++;
   p.flag = TW_PING_FLAG_RESPONSE;
+  uint8_t plain[TW_PING_PLAIN_SIZE];
   tw_ping_payload_encode(plain, &p);
   send_sealed(d, TW_PACKET_PING_RESPONSE, &h->sender, from, plain, sizeof plain, now);
   d->stats.ping_responses_out++;
@@ -288,14 +304,9 @@ static int handle_ping_request(tw_dht *d, const tw_addr *from, const tw_dht_head
 
 static int handle_ping_response(tw_dht *d, const tw_addr *from, const tw_dht_header *h,
                                 tw_time_ms now) {
-  uint8_t plain[TW_PING_PLAIN_SIZE];
-  if (h->cipher_len != TW_PING_PLAIN_SIZE + TW_MAC_SIZE)
-    return h->cipher_len < TW_PING_PLAIN_SIZE + TW_MAC_SIZE ? TW_E_SHORT : TW_E_LONG;
-  int e = open_dht_packet(d, h, plain, now);
-  if (e != TW_OK) return e;
   tw_ping_payload p;
-  if ((e = tw_ping_payload_decode(&p, plain, sizeof plain)) != TW_OK) return e;
-  if (p.flag != TW_PING_FLAG_RESPONSE) return TW_E_FORMAT;
+  int e = open_ping(d, h, TW_PING_FLAG_RESPONSE, &p, now);
+  if (e != TW_OK) return e;
   if ((e = tw_reqtab_take(&d->ping_req, p.id, &h->sender, from, now, NULL)) != TW_OK) return e;
   d->stats.ping_responses_in++;
   add_to_state(d, &h->sender, from, now);
@@ -305,9 +316,7 @@ static int handle_ping_response(tw_dht *d, const tw_addr *from, const tw_dht_hea
 static int handle_nodes_request(tw_dht *d, const tw_addr *from, const tw_dht_header *h,
                                 tw_time_ms now) {
   uint8_t plain[TW_NODES_REQUEST_PLAIN_SIZE];
-  if (h->cipher_len != sizeof plain + TW_MAC_SIZE)
-    return h->cipher_len < sizeof plain + TW_MAC_SIZE ? TW_E_SHORT : TW_E_LONG;
-  int e = open_dht_packet(d, h, plain, now);
+  int e = open_exact(d, h, plain, sizeof plain, now);
   if (e != TW_OK) return e;
   tw_nodes_request_payload req;
   if ((e = tw_nodes_request_payload_decode(&req, plain, sizeof plain)) != TW_OK) return e;
