@@ -61,6 +61,28 @@ static int get_string(config_t *cf, const char *path, const char *name, char *ou
   return TW_OK;
 }
 
+/* tox-bootstrapd accepts a longer MOTD and cuts it; so do we (at the
+ * 256 bytes Bootstrap Info carries, on a UTF-8 character boundary), and
+ * say so, rather than refuse a file it runs with. */
+static int get_motd(config_t *cf, const char *path, tw_bootstrapd_config *c, char *err,
+                    size_t errlen) {
+  config_setting_t *s = config_lookup(cf, "motd");
+  if (s == NULL) return TW_OK;
+  const char *v = config_setting_get_string(s);
+  if (v == NULL)
+    return fail(err, errlen, path, config_setting_source_line(s), "'motd' must be a string");
+  size_t n = strlen(v);
+  if (n >= sizeof c->motd) {
+    n = sizeof c->motd - 1;
+    while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80) n--; /* not mid-character */
+    warn(c, "%s:%d: 'motd' is %zu bytes; only the first %zu are sent", path,
+         config_setting_source_line(s), strlen(v), n);
+  }
+  memcpy(c->motd, v, n);
+  c->motd[n] = '\0';
+  return TW_OK;
+}
+
 static int read_nodes(config_t *cf, const char *path, tw_bootstrapd_config *c, char *err,
                       size_t errlen) {
   config_setting_t *list = config_lookup(cf, "bootstrap_nodes");
@@ -145,7 +167,7 @@ int tw_bootstrapd_config_read(const char *path, tw_bootstrapd_config *c, char *e
       (rc = get_bool(&cf, path, "enable_ipv4_fallback", &c->enable_ipv4_fallback, err, errlen)) ||
       (rc = get_bool(&cf, path, "enable_lan_discovery", &c->enable_lan_discovery, err, errlen)) ||
       (rc = get_bool(&cf, path, "enable_motd", &c->enable_motd, err, errlen)) ||
-      (rc = get_string(&cf, path, "motd", c->motd, sizeof c->motd, err, errlen)) ||
+      (rc = get_motd(&cf, path, c, err, errlen)) ||
       (rc = read_nodes(&cf, path, c, err, errlen)))
     goto out;
 

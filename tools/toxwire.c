@@ -52,8 +52,10 @@ static const char USAGE_BOOTSTRAP[] =
     "                          enable_ipv6, enable_ipv4_fallback, enable_lan_discovery,\n"
     "                          enable_motd, motd, bootstrap_nodes); options toxwire\n"
     "                          does not support yet are named in a warning.\n"
-    "                          Command-line options given after it override it.\n"
-    "  --motd TEXT             message of the day in Bootstrap Info answers (<= 256 bytes)\n"
+    "                          Other command-line options override the file.\n"
+    "  --motd TEXT             message of the day in Bootstrap Info answers (<= 256\n"
+    "                          bytes); with enable_motd = false in a config file,\n"
+    "                          Bootstrap Info requests are not answered\n"
     "  --bootstrap HOST:PORT:KEY  join the network through this node (repeatable)\n"
     "  --lan-discovery         send and answer LAN discovery packets (default: off)\n"
     "  --ipv4-only             an IPv4 socket only (default: dual-stack IPv6)\n"
@@ -370,7 +372,7 @@ static int cmd_bootstrap(int argc, char **argv) {
   tw_env env = {.random_bytes = tw_io_random, .random_ctx = r.io, .log = lg};
   tw_dht_config dcfg = {
       .keys = kp, .send = tw_io_send_cb, .send_ctx = r.io, .lan_discovery = o.lan,
-      .bootstrap_info = true, .version = TOXWIRE_BOOTSTRAP_VERSION,
+      .bootstrap_info = o.motd_on, .version = TOXWIRE_BOOTSTRAP_VERSION,
       .motd = (const uint8_t *)o.motd, .motd_len = motd_len};
   tw_time_ms now = tw_io_now(r.io);
   r.dht = tw_dht_new(&dcfg, &env, now);

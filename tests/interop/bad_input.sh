@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# bad_input.sh: toxwire refuses bad keys files, configs, node specs and
+# ports with a clear message, and warns about config options it ignores.
+# No c-toxcore involved; runs in a private network namespace anyway so the
+# port tests cannot collide with anything on the host.
+#
+# Every rejection must: exit non-zero promptly (a toxwire that starts
+# instead is killed after 10 s and counted as a failure), say what is wrong
+# in a message naming the file / line / value, carry no sanitizer report,
+# and leave an existing keys file byte-for-byte unchanged.
+#
+# Usage (as root; re-execs itself under tests/interop/netns-run):
+#   TOXWIRE=path/to/toxwire tests/interop/bad_input.sh
+set -uo pipefail
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+tw_require_netns "$@"
+tw_need python3 sha256sum timeout head
+tw_init
+tw_toxwire_bin
+TW=$TW_TOXWIRE_BIN
+D=$TW_TMP/bad
+mkdir -p "$D"
+
+# expect_reject DESC WANT CMD [ARGS...]: CMD exits non-zero within 10 s and
+# its stderr contains the fixed string WANT (and no sanitizer report).
+# Leaves the stderr in $REJECT_OUT for further checks.
+REJECT_OUT=
+expect_reject() {
+    local desc=$1 want=$2 rc; shift 2
+    REJECT_OUT=$(timeout 10 "$@" 2>&1 >/dev/null); rc=$?
+    if [ "$rc" -eq 124 ]; then
+        fail "$desc: rejected" "still running after 10 s (not rejected)"
+    elif [ "$rc" -eq 0 ]; then
+        fail "$desc: rejected" "exit status 0" "stderr: $REJECT_OUT"
+    elif ! grep -qF -- "$want" <<<"$REJECT_OUT"; then
+        fail "$desc: rejected, message contains '$want'" "exit $rc" "stderr: $REJECT_OUT"
+    elif grep -qE 'Sanitizer|runtime error:' <<<"$REJECT_OUT"; then
+        fail "$desc: rejected cleanly" "sanitizer report:" "$REJECT_OUT"
+    else
+        pass "$desc: rejected (exit $rc), message contains '$want'"
+        tw_note "  $(head -n1 <<<"$REJECT_OUT")"
+    fi
+}
+
+sum() { sha256sum <"$1"; }
+
+# said DESC TEXT: the last rejection's stderr contains TEXT (fixed string,
+# case-insensitive).
+said() { check "$1" grep -qiF -- "$2" <<<"$REJECT_OUT"; }
+
+# ------------------------------------------------------------ keys files
+
+"$TW" id --keys "$D/good1" >/dev/null 2>&1 || tw_die "cannot create a keys file"
+"$TW" id --keys "$D/good2" >/dev/null 2>&1 || tw_die "cannot create a keys file"
+check "toxwire id reads back the key it created" \
+    test "$("$TW" id --keys "$D/good1" 2>/dev/null)" = "$(tw_key_from_keys_file "$D/good1")"
+
+head -c 40 "$D/good1" >"$D/truncated"
+: >"$D/empty"
+cat "$D/good1" <(head -c 1 "$D/good1") >"$D/long"
+# Public half of one key pair, secret half of another: 64 bytes, wrong.
+cat <(head -c 32 "$D/good1") <(tail -c 32 "$D/good2") >"$D/mismatched"
+check "mismatched keys file is 64 bytes" test "$(wc -c <"$D/mismatched")" -eq 64
+
+for f in truncated empty long mismatched; do
+    before=$(sum "$D/$f")
+    expect_reject "toxwire id --keys, keys file $f" "$D/$f" "$TW" id --keys "$D/$f"
+    check "  ...$f keys file unchanged" test "$(sum "$D/$f")" = "$before"
+done
+said "  ...the message says the halves do not match" "does not match"
+
+before=$(sum "$D/truncated")
+expect_reject "toxwire bootstrap --keys on a truncated keys file" "$D/truncated" \
+    "$TW" bootstrap --keys "$D/truncated" --port 34001 --ipv4-only
+check "  ...truncated keys file unchanged" test "$(sum "$D/truncated")" = "$before"
+expect_reject "toxwire bootstrap --keys on a directory" "$D" \
+    "$TW" bootstrap --keys "$D" --port 34001 --ipv4-only
+
+# ------------------------------------------------------------ config files
+
+# conf NAME LINES...: write $D/NAME.conf, one argument per line.
+conf() { local n=$1; shift; printf '%s\n' "$@" >"$D/$n.conf"; }
+
+conf syntax \
+    'port = 34002' \
+    "keys_file_path = \"$D/syntax.keys\"" \
+    'enable_ipv6 = = false' \
+    'motd = "x"'
+expect_reject "config with a syntax error (line 3)" "$D/syntax.conf:3" \
+    "$TW" bootstrap --config "$D/syntax.conf"
+check "  ...no keys file created for a rejected config" test ! -e "$D/syntax.keys"
+
+conf portx \
+    "keys_file_path = \"$D/portx.keys\"" \
+    'port = "x"'
+expect_reject 'config with port = "x" (line 2)' "$D/portx.conf:2" \
+    "$TW" bootstrap --config "$D/portx.conf"
+said "  ...the message names 'port'" "'port'"
+
+conf portbig \
+    "keys_file_path = \"$D/portbig.keys\"" \
+    'enable_ipv6 = false' \
+    'port = 70000'
+expect_reject 'config with port = 70000 (line 3)' "$D/portbig.conf:3" \
+    "$TW" bootstrap --config "$D/portbig.conf"
+
+conf boolstr \
+    "keys_file_path = \"$D/boolstr.keys\"" \
+    'port = 34002' \
+    'enable_ipv6 = "no"'
+expect_reject 'config with enable_ipv6 = "no" (line 3)' "$D/boolstr.conf:3" \
+    "$TW" bootstrap --config "$D/boolstr.conf"
+
+conf badnode \
+    "keys_file_path = \"$D/badnode.keys\"" \
+    'port = 34002' \
+    'enable_ipv6 = false' \
+    'bootstrap_nodes = (' \
+    '  { address = "127.0.0.1"; port = 33445; public_key = "1234"; }' \
+    ')'
+expect_reject "config with a short bootstrap node key (line 5)" "$D/badnode.conf:5" \
+    "$TW" bootstrap --config "$D/badnode.conf"
+
+expect_reject "missing config file" "$D/nonexistent.conf" \
+    "$TW" bootstrap --config "$D/nonexistent.conf"
+
+# ------------------------------------------------------------ node specs
+
+KEY=$(tw_key_from_keys_file "$D/good1")
+for spec in "1.2.3.4:33445" "host:99999:$KEY" "127.0.0.1:33445:XYZ" "127.0.0.1::$KEY" "$KEY"; do
+    expect_reject "--bootstrap '${spec:0:30}'" "HOST:PORT:KEY" \
+        "$TW" bootstrap --keys "$D/good1" --port 34003 --ipv4-only --bootstrap "$spec"
+    said "  ...the message quotes the spec" "'$spec'"
+done
+
+# ------------------------------------------------------------ ports
+
+for p in 0 65536 abc ""; do
+    expect_reject "--port '$p'" "--port" \
+        "$TW" bootstrap --keys "$D/good1" --port "$p" --ipv4-only
+done
+
+BUSY=34004
+tw_udp_hold hold "$BUSY"
+expect_reject "--port $BUSY already in use (IPv4 only)" "$BUSY" \
+    "$TW" bootstrap --keys "$D/good1" --port "$BUSY" --ipv4-only
+said "  ...the message says 'in use'" "in use"
+# Dual-stack (the default): a [::] socket's port includes IPv4's, so this
+# must fail the same way (or, without IPv6 in the namespace, fall back to
+# IPv4 and fail there).
+expect_reject "--port $BUSY already in use (dual-stack default)" "$BUSY" \
+    "$TW" bootstrap --keys "$D/good1" --port "$BUSY"
+
+# ------------------------------------------------------------ warnings
+
+conf warn \
+    "keys_file_path = \"$D/warn.keys\"" \
+    'port = 34005' \
+    'enable_ipv6 = false' \
+    'enable_lan_discovery = false' \
+    'enable_tcp_relay = true' \
+    'tcp_relay_ports = [443, 3389, 33445]' \
+    'foo = 1'
+tw_toxwire_run warn --config "$D/warn.conf"
+check "toxwire starts with unsupported config options, on port 34005" test "${TW_PORT[warn]}" = 34005
+check "  ...warns about enable_tcp_relay" grep -E 'warn.*enable_tcp_relay' "$(tw_log warn)"
+check "  ...warns about the unknown key foo with its line" \
+    grep -E "warn.*$D/warn\\.conf:7:.*'foo'" "$(tw_log warn)"
+check "  ...answers Bootstrap Info (it is really up)" tw_bootstrap_info 127.0.0.1 34005
+tw_stop warn; rc=$?
+check "  ...exits 0 on SIGTERM" test "$rc" -eq 0
+check "  ...log has no error or sanitizer report" tw_log_clean warn
+check "  ...created its keys file" test "$(wc -c <"$D/warn.keys")" -eq 64
+
+# A config tox-bootstrapd runs with must not be refused: it cuts a long MOTD
+# (so toxwire cuts it to the 256 bytes Bootstrap Info carries, with a
+# warning), and with enable_motd = false it does not answer Bootstrap Info
+# at all (so toxwire does not either).
+long_motd=$(printf 'm%.0s' $(seq 300))
+conf longmotd \
+    "keys_file_path = \"$D/longmotd.keys\"" \
+    'port = 34006' \
+    'enable_ipv6 = false' \
+    'enable_lan_discovery = false' \
+    'enable_tcp_relay = false' \
+    "motd = \"$long_motd\""
+tw_toxwire_run longmotd --config "$D/longmotd.conf"
+check "a 300-byte config MOTD is accepted, with a warning naming its line" \
+    grep -E "warn.*$D/longmotd\.conf:6:.*'motd' is 300 bytes" "$(tw_log longmotd)"
+info=$(tw_bootstrap_info 127.0.0.1 34006)
+check "  ...and Bootstrap Info carries its first 256 bytes" \
+    test "$(sed -n 's/^motd //p' <<<"$info")" = "${long_motd:0:256}"
+tw_stop longmotd
+
+conf nomotd \
+    "keys_file_path = \"$D/nomotd.keys\"" \
+    'port = 34007' \
+    'enable_ipv6 = false' \
+    'enable_lan_discovery = false' \
+    'enable_tcp_relay = false' \
+    'enable_motd = false'
+tw_toxwire_run nomotd --config "$D/nomotd.conf"
+check "enable_motd = false: toxwire starts" \
+    grep -q "public key" "$(tw_log nomotd)"
+check "  ...and does not answer Bootstrap Info, as tox-bootstrapd does not" \
+    test "$(tw_udp_probe 127.0.0.1 34007 "f0$(printf '00%.0s' $(seq 77))" 1)" = "no answer"
+tw_stop nomotd
+
+tw_summary
