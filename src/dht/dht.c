@@ -70,17 +70,24 @@ static void send_raw(tw_dht *d, const tw_addr *to, const uint8_t *pkt, size_t le
   d->cfg.send(d->cfg.send_ctx, to, pkt, len);
 }
 
-/* Seals plain for pk and sends it as a DHT packet of the given kind. */
-static void send_sealed(tw_dht *d, uint8_t kind, const tw_key *pk, const tw_addr *to,
-                        const uint8_t *plain, size_t plain_len, tw_time_ms now) {
-  uint8_t shared[TW_SHARED_KEY_SIZE];
+/* Seals plain with an already known shared key and sends it as a DHT
+ * packet of the given kind. */
+static void send_sealed_with(tw_dht *d, uint8_t kind, const uint8_t shared[TW_SHARED_KEY_SIZE],
+                             const tw_addr *to, const uint8_t *plain, size_t plain_len) {
   uint8_t nonce[TW_NONCE_SIZE];
   uint8_t pkt[TW_DHT_OVERHEAD + TW_DHT_PLAIN_MAX];
-  tw_keycache_get(d->keys, pk, now, shared);
   tw_random_bytes(&d->env, nonce, sizeof nonce);
   int n = tw_dht_packet_seal(pkt, sizeof pkt, kind, &d->cfg.keys.pk, nonce, shared, plain,
                              plain_len);
   if (n > 0) send_raw(d, to, pkt, (size_t)n);
+}
+
+/* Seals plain for pk and sends it as a DHT packet of the given kind. */
+static void send_sealed(tw_dht *d, uint8_t kind, const tw_key *pk, const tw_addr *to,
+                        const uint8_t *plain, size_t plain_len, tw_time_ms now) {
+  uint8_t shared[TW_SHARED_KEY_SIZE];
+  tw_keycache_get(d->keys, pk, now, shared);
+  send_sealed_with(d, kind, shared, to, plain, plain_len);
 }
 
 static void note_deadline(tw_dht *d, tw_time_ms t) {
@@ -260,9 +267,11 @@ size_t tw_dht_closest(const tw_dht *d, const tw_key *target, tw_node_info *out, 
 
 /* ---- handlers, one per packet kind ---- */
 
-static int open_dht_packet(tw_dht *d, const tw_dht_header *h, uint8_t *plain, tw_time_ms now) {
+/* Opens a DHT packet; shared receives the key, so an answer needs no
+ * second cache lookup. */
+static int open_dht_packet(tw_dht *d, const tw_dht_header *h, uint8_t *plain,
+                           uint8_t shared[TW_SHARED_KEY_SIZE], tw_time_ms now) {
   if (tw_key_equal(&h->sender, &d->cfg.keys.pk)) return TW_E_SELF;
-  uint8_t shared[TW_SHARED_KEY_SIZE];
   tw_keycache_get(d->keys, &h->sender, now, shared);
   return tw_box_open(plain, h->cipher, h->cipher_len, h->nonce, shared);
 }
@@ -270,18 +279,18 @@ static int open_dht_packet(tw_dht *d, const tw_dht_header *h, uint8_t *plain, tw
 /* Opens a packet whose payload has exactly `size` bytes; the length is
  * checked before any cryptography. */
 static int open_exact(tw_dht *d, const tw_dht_header *h, uint8_t *plain, size_t size,
-                      tw_time_ms now) {
+                      uint8_t shared[TW_SHARED_KEY_SIZE], tw_time_ms now) {
   if (h->cipher_len != size + TW_MAC_SIZE)
     return h->cipher_len < size + TW_MAC_SIZE ? TW_E_SHORT : TW_E_LONG;
-  return open_dht_packet(d, h, plain, now);
+  return open_dht_packet(d, h, plain, shared, now);
 }
 
 /* A Ping Request or Response: the flag must match the kind, or a request
  * could be bounced back to us as a response. */
 static int open_ping(tw_dht *d, const tw_dht_header *h, uint8_t want_flag, tw_ping_payload *p,
-                     tw_time_ms now) {
+                     uint8_t shared[TW_SHARED_KEY_SIZE], tw_time_ms now) {
   uint8_t plain[TW_PING_PLAIN_SIZE];
-  int e = open_exact(d, h, plain, sizeof plain, now);
+  int e = open_exact(d, h, plain, sizeof plain, shared, now);
   if (e == TW_OK) e = tw_ping_payload_decode(p, plain, sizeof plain);
   if (e == TW_OK && p->flag != want_flag) e = TW_E_FORMAT;
   return e;
@@ -290,13 +299,14 @@ static int open_ping(tw_dht *d, const tw_dht_header *h, uint8_t want_flag, tw_pi
 static int handle_ping_request(tw_dht *d, const tw_addr *from, const tw_dht_header *h,
                                tw_time_ms now) {
   tw_ping_payload p;
-  int e = open_ping(d, h, TW_PING_FLAG_REQUEST, &p, now);
+  uint8_t shared[TW_SHARED_KEY_SIZE];
+  int e = open_ping(d, h, TW_PING_FLAG_REQUEST, &p, shared, now);
   if (e != TW_OK) return e;
   d->stats.ping_requests_in++;
   p.flag = TW_PING_FLAG_RESPONSE;
   uint8_t plain[TW_PING_PLAIN_SIZE];
   tw_ping_payload_encode(plain, &p);
-  send_sealed(d, TW_PACKET_PING_RESPONSE, &h->sender, from, plain, sizeof plain, now);
+  send_sealed_with(d, TW_PACKET_PING_RESPONSE, shared, from, plain, sizeof plain);
   d->stats.ping_responses_out++;
   maybe_ping(d, &h->sender, from, now);
   return TW_OK;
@@ -305,7 +315,8 @@ static int handle_ping_request(tw_dht *d, const tw_addr *from, const tw_dht_head
 static int handle_ping_response(tw_dht *d, const tw_addr *from, const tw_dht_header *h,
                                 tw_time_ms now) {
   tw_ping_payload p;
-  int e = open_ping(d, h, TW_PING_FLAG_RESPONSE, &p, now);
+  uint8_t shared[TW_SHARED_KEY_SIZE];
+  int e = open_ping(d, h, TW_PING_FLAG_RESPONSE, &p, shared, now);
   if (e != TW_OK) return e;
   if ((e = tw_reqtab_take(&d->ping_req, p.id, &h->sender, from, now, NULL)) != TW_OK) return e;
   d->stats.ping_responses_in++;
@@ -316,7 +327,8 @@ static int handle_ping_response(tw_dht *d, const tw_addr *from, const tw_dht_hea
 static int handle_nodes_request(tw_dht *d, const tw_addr *from, const tw_dht_header *h,
                                 tw_time_ms now) {
   uint8_t plain[TW_NODES_REQUEST_PLAIN_SIZE];
-  int e = open_exact(d, h, plain, sizeof plain, now);
+  uint8_t shared[TW_SHARED_KEY_SIZE];
+  int e = open_exact(d, h, plain, sizeof plain, shared, now);
   if (e != TW_OK) return e;
   tw_nodes_request_payload req;
   if ((e = tw_nodes_request_payload_decode(&req, plain, sizeof plain)) != TW_OK) return e;
@@ -328,7 +340,7 @@ static int handle_nodes_request(tw_dht *d, const tw_addr *from, const tw_dht_hea
     uint8_t out[TW_NODES_RESPONSE_PLAIN_MAX];
     int n = tw_nodes_response_payload_encode(out, sizeof out, &resp);
     if (n > 0) {
-      send_sealed(d, TW_PACKET_NODES_RESPONSE, &h->sender, from, out, (size_t)n, now);
+      send_sealed_with(d, TW_PACKET_NODES_RESPONSE, shared, from, out, (size_t)n);
       d->stats.nodes_responses_out++;
     }
   }
@@ -339,9 +351,10 @@ static int handle_nodes_request(tw_dht *d, const tw_addr *from, const tw_dht_hea
 static int handle_nodes_response(tw_dht *d, const tw_addr *from, const tw_dht_header *h,
                                  tw_time_ms now) {
   uint8_t plain[TW_NODES_RESPONSE_PLAIN_MAX];
+  uint8_t shared[TW_SHARED_KEY_SIZE];
   if (h->cipher_len < TW_NODES_RESPONSE_PLAIN_MIN + TW_MAC_SIZE) return TW_E_SHORT;
   if (h->cipher_len > sizeof plain + TW_MAC_SIZE) return TW_E_LONG;
-  int e = open_dht_packet(d, h, plain, now);
+  int e = open_dht_packet(d, h, plain, shared, now);
   if (e != TW_OK) return e;
   tw_nodes_response_payload resp;
   e = tw_nodes_response_payload_decode(&resp, plain, h->cipher_len - TW_MAC_SIZE);
@@ -369,8 +382,8 @@ static int handle_dht_request(tw_dht *d, const tw_addr *from, const uint8_t *pkt
     memcpy(shifted + 1, pkt + 1 + TW_PUBLIC_KEY_SIZE, len - 1 - TW_PUBLIC_KEY_SIZE);
     int e = tw_dht_header_parse(&h, shifted, len - TW_PUBLIC_KEY_SIZE);
     if (e != TW_OK) return e;
-    uint8_t plain[TW_DHT_PLAIN_MAX];
-    if ((e = open_dht_packet(d, &h, plain, now)) != TW_OK) return e;
+    uint8_t plain[TW_DHT_PLAIN_MAX], shared[TW_SHARED_KEY_SIZE];
+    if ((e = open_dht_packet(d, &h, plain, shared, now)) != TW_OK) return e;
     if (h.cipher_len - TW_MAC_SIZE < 1) return TW_E_SHORT;
     d->stats.dht_requests_for_us++;
     if (d->cfg.on_dht_request == NULL) return TW_E_DISABLED;
