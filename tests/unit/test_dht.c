@@ -321,7 +321,7 @@ static tw_nodes_request_payload open_nodes_request(net *nt, const pkt *p, int fr
   assert_int_equal(p->len, TW_NODES_REQUEST_PACKET_SIZE);
   tw_key sender;
   uint8_t plain[TW_DHT_PLAIN_MAX];
-  size_t n;
+  size_t n = 0;
   assert_int_equal(open_pkt(nt, p, to, &sender, plain, &n), TW_OK);
   assert_true(tw_key_equal(&sender, &nt->ep[from].kp.pk));
   tw_nodes_request_payload req;
@@ -335,7 +335,7 @@ static tw_ping_payload open_ping(net *nt, const pkt *p, int from, int to, uint8_
   assert_int_equal(p->len, TW_PING_PACKET_SIZE);
   tw_key sender;
   uint8_t plain[TW_DHT_PLAIN_MAX];
-  size_t n;
+  size_t n = 0;
   assert_int_equal(open_pkt(nt, p, to, &sender, plain, &n), TW_OK);
   assert_true(tw_key_equal(&sender, &nt->ep[from].kp.pk));
   tw_ping_payload ping;
@@ -348,7 +348,7 @@ static tw_nodes_response_payload open_nodes_response(net *nt, const pkt *p, int 
   assert_int_equal(p->data[0], TW_PACKET_NODES_RESPONSE);
   tw_key sender;
   uint8_t plain[TW_DHT_PLAIN_MAX];
-  size_t n;
+  size_t n = 0;
   assert_int_equal(open_pkt(nt, p, to, &sender, plain, &n), TW_OK);
   assert_true(tw_key_equal(&sender, &nt->ep[from].kp.pk));
   tw_nodes_response_payload resp;
