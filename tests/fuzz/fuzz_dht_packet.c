@@ -22,6 +22,7 @@
 
 #include "core/crypto.h"
 #include "dht/dht_wire.h"
+#include "../unit/testutil.h"
 #include "fuzz_common.h"
 #include "toxwire/dht.h"
 #include "toxwire/error.h"
@@ -47,18 +48,6 @@ static uint64_t be64(const uint8_t *p) {
   uint64_t v = 0;
   for (int i = 0; i < 8; i++) v = v << 8 | p[i];
   return v;
-}
-
-static tw_addr addr4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port) {
-  tw_addr x;
-  memset(&x, 0, sizeof x);
-  x.family = TW_AF_INET;
-  x.ip[0] = a;
-  x.ip[1] = b;
-  x.ip[2] = c;
-  x.ip[3] = d;
-  x.port = port;
-  return x;
 }
 
 static void on_send(void *ctx, const tw_addr *to, const uint8_t *pkt, size_t len) {
@@ -126,9 +115,9 @@ static void init_once(void) {
     tw_shared_key_compute(g_peer_shared[i], &g_me.pk, g_peer[i].sk);
   }
   tw_shared_key_compute(g_shared_0_to_1, &g_peer[1].pk, g_peer[0].sk);
-  g_peer_addr[0] = addr4(198, 51, 100, 7, 33445);
-  g_peer_addr[1] = addr4(127, 0, 0, 2, 33445);
-  g_peer_addr[2] = addr4(192, 168, 7, 9, 40000);
+  g_peer_addr[0] = test_addr4(198, 51, 100, 7, 33445);
+  g_peer_addr[1] = test_addr4(127, 0, 0, 2, 33445);
+  g_peer_addr[2] = test_addr4(192, 168, 7, 9, 40000);
   memset(&g_peer_addr[3], 0, sizeof g_peer_addr[3]);
   g_peer_addr[3].family = TW_AF_INET6;
   g_peer_addr[3].ip[0] = 0x20;
@@ -223,12 +212,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   tw_key search_key;
   memset(search_key.bytes, 0x5a, sizeof search_key.bytes);
   tw_dht_search_add(d, &search_key, T0);
-  tw_node_info boot = {.addr = addr4(203, 0, 113, 200, 33445)};
+  tw_node_info boot = {.addr = test_addr4(203, 0, 113, 200, 33445)};
   memset(boot.pk.bytes, 0xb0, sizeof boot.pk.bytes);
   tw_dht_bootstrap(d, &boot, T0);
   tw_dht_on_timer(d, T0); /* pending Nodes Requests to the peers */
 
-  tw_addr lan = addr4(127, 0, 0, 1, 33445), wan = addr4(203, 0, 113, 5, 33445);
+  tw_addr lan = test_addr4(127, 0, 0, 1, 33445), wan = test_addr4(203, 0, 113, 5, 33445);
   int e1 = tw_dht_handle_packet(d, &lan, data, size, T0 + 1);
   int e2 = tw_dht_handle_packet(d, &wan, data, size, T0 + 2);
   fed += 2;
