@@ -16,6 +16,8 @@
 #include "stderr_log.h"
 #include "toxwire/dht.h"
 #include "toxwire/io.h"
+#include "toxwire/node.h"
+#include "toxwire/onion.h"
 
 #define TOXWIRE_VERSION "0.1.0"
 /* Bootstrap Info version, in tox-bootstrapd's layout 1MMMmmmppp. */
@@ -44,7 +46,8 @@ static const char USAGE_BOOTSTRAP[] =
     "       toxwire bootstrap --config FILE [OPTIONS]\n"
     "\n"
     "Runs a DHT bootstrap node: answers Ping, Nodes and Bootstrap Info requests,\n"
-    "keeps a close list, forwards DHT requests, until SIGINT or SIGTERM.\n"
+    "keeps a close list, forwards DHT requests, relays onion packets and stores\n"
+    "announcements (an onion announce node), until SIGINT or SIGTERM.\n"
     "\n"
     "  --keys FILE             DHT keys file; created (mode 0600) if absent\n"
     "  --port N                UDP port; default: the first free in 33445-33545\n"
@@ -58,6 +61,8 @@ static const char USAGE_BOOTSTRAP[] =
     "                          Bootstrap Info requests are not answered\n"
     "  --bootstrap HOST:PORT:KEY  join the network through this node (repeatable)\n"
     "  --lan-discovery         send and answer LAN discovery packets (default: off)\n"
+    "  --no-onion              do not relay onion packets or store announcements\n"
+    "                          (default: both on, as tox-bootstrapd does)\n"
     "  --ipv4-only             an IPv4 socket only (default: dual-stack IPv6)\n"
     "  --bind IP               bind to this address only\n"
     "  --status-interval SECS  log a status line this often (default 60; 0: never)\n"
@@ -75,7 +80,7 @@ typedef struct bootstrap_opts {
   const char *status_file;
   const char *capture;
   int port;
-  bool lan, ipv6, ipv4_fallback, motd_on;
+  bool lan, ipv6, ipv4_fallback, motd_on, no_onion;
   long status_interval;
   tw_log_level level;
   tw_node_info nodes[TW_DHT_MAX_BOOTSTRAP_NODES];
@@ -84,7 +89,9 @@ typedef struct bootstrap_opts {
 } bootstrap_opts;
 
 typedef struct runner {
+  tw_node *node;
   tw_dht *dht;
+  tw_onion *onion;
   tw_io *io;
   tw_logger log;
   const char *status_file;
@@ -161,10 +168,28 @@ static int io_handle(void *ctx, const tw_addr *from, const uint8_t *pkt, size_t 
                      tw_time_ms now) {
   runner *r = ctx;
   if (r->capture) capture(r, pkt, len);
-  return tw_dht_handle_packet(r->dht, from, pkt, len, now);
+  return tw_node_handle_packet(r->node, from, pkt, len, now);
 }
-static void io_timer(void *ctx, tw_time_ms now) { tw_dht_on_timer(((runner *)ctx)->dht, now); }
-static tw_time_ms io_deadline(void *ctx) { return tw_dht_next_deadline(((runner *)ctx)->dht); }
+static void io_timer(void *ctx, tw_time_ms now) { tw_node_on_timer(((runner *)ctx)->node, now); }
+static tw_time_ms io_deadline(void *ctx) { return tw_node_next_deadline(((runner *)ctx)->node); }
+
+static void write_onion_status(FILE *f, const tw_onion *o, tw_time_ms now) {
+  tw_onion_stats os;
+  tw_onion_get_stats(o, &os, now);
+  unsigned long long relayed = os.requests_relayed[0] + os.requests_relayed[1] + os.requests_relayed[2];
+  unsigned long long back = os.responses_relayed[0] + os.responses_relayed[1] + os.responses_relayed[2];
+  fprintf(f, "onion_requests_relayed %llu\nonion_requests_relayed_by_layer %llu %llu %llu\n", relayed,
+          (unsigned long long)os.requests_relayed[0], (unsigned long long)os.requests_relayed[1],
+          (unsigned long long)os.requests_relayed[2]);
+  fprintf(f, "onion_responses_relayed %llu\n", back);
+  fprintf(f, "announce_requests %llu\nannouncements_stored %llu\nannounce_entries %u\n",
+          (unsigned long long)os.announce_requests, (unsigned long long)os.announcements_stored,
+          os.announce_entries);
+  fprintf(f, "data_requests_routed %llu\n", (unsigned long long)os.data_requests_routed);
+  for (int i = 1; i < TW_ERROR_COUNT; i++)
+    if (os.dropped[i])
+      fprintf(f, "onion_dropped \"%s\" %llu\n", tw_strerror(-i), (unsigned long long)os.dropped[i]);
+}
 
 static void write_status_file(runner *r, const tw_dht_stats *st, tw_time_ms now) {
   char tmp[4200];
@@ -185,6 +210,7 @@ static void write_status_file(runner *r, const tw_dht_stats *st, tw_time_ms now)
   for (int i = 1; i < TW_ERROR_COUNT; i++)
     if (st->dropped[i])
       fprintf(f, "dropped \"%s\" %llu\n", tw_strerror(-i), (unsigned long long)st->dropped[i]);
+  if (r->onion) write_onion_status(f, r->onion, now);
   tw_node_info nodes[512];
   size_t n = tw_dht_close_nodes(r->dht, nodes, 512, now);
   for (size_t i = 0; i < n; i++)
@@ -200,6 +226,15 @@ static void status(void *ctx, tw_time_ms now) {
        "peers: %u in close list (%u good); packets in %llu, out %llu, dropped %llu",
        st.close_nodes, st.close_good_nodes, (unsigned long long)st.packets_in,
        (unsigned long long)st.packets_out, (unsigned long long)st.dropped_total);
+  if (r->onion) {
+    tw_onion_stats os;
+    tw_onion_get_stats(r->onion, &os, now);
+    info(&r->log, TW_LOG_INFO,
+         "onion: relayed %llu requests, %llu responses; %u announcements stored; dropped %llu",
+         (unsigned long long)(os.requests_relayed[0] + os.requests_relayed[1] + os.requests_relayed[2]),
+         (unsigned long long)(os.responses_relayed[0] + os.responses_relayed[1] + os.responses_relayed[2]),
+         os.announce_entries, (unsigned long long)os.dropped_total);
+  }
   if (r->status_file) write_status_file(r, &st, now);
   r->last_good = st.close_good_nodes;
 }
@@ -261,7 +296,7 @@ static int cmd_bootstrap(int argc, char **argv) {
   o.motd = "toxwire bootstrap node";
   o.status_interval = 60;
   o.level = TW_LOG_INFO;
-  enum { O_KEYS = 256, O_PORT, O_CONFIG, O_MOTD, O_BOOT, O_LAN, O_V4, O_BIND, O_STATUS, O_SFILE, O_LEVEL, O_CAPTURE };
+  enum { O_KEYS = 256, O_PORT, O_CONFIG, O_MOTD, O_BOOT, O_LAN, O_V4, O_BIND, O_STATUS, O_SFILE, O_LEVEL, O_CAPTURE, O_NO_ONION };
   static const struct option opts[] = {
       {"keys", required_argument, 0, O_KEYS},       {"port", required_argument, 0, O_PORT},
       {"config", required_argument, 0, O_CONFIG},   {"motd", required_argument, 0, O_MOTD},
@@ -269,7 +304,7 @@ static int cmd_bootstrap(int argc, char **argv) {
       {"ipv4-only", no_argument, 0, O_V4},          {"bind", required_argument, 0, O_BIND},
       {"status-interval", required_argument, 0, O_STATUS},
       {"status-file", required_argument, 0, O_SFILE},
-      {"capture", required_argument, 0, O_CAPTURE},
+      {"capture", required_argument, 0, O_CAPTURE}, {"no-onion", no_argument, 0, O_NO_ONION},
       {"log-level", required_argument, 0, O_LEVEL}, {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   /* First pass: the log level and the config file, which the other options
@@ -316,6 +351,7 @@ static int cmd_bootstrap(int argc, char **argv) {
       break;
     case O_SFILE: o.status_file = optarg; break;
     case O_CAPTURE: o.capture = optarg; break;
+    case O_NO_ONION: o.no_onion = true; break;
     case O_CONFIG: case O_LEVEL: break;
     case 'h': fputs(USAGE_BOOTSTRAP, stdout); return 0;
     default: fputs(USAGE_BOOTSTRAP, stderr); return 2;
@@ -370,18 +406,24 @@ static int cmd_bootstrap(int argc, char **argv) {
     return 1;
   }
   tw_env env = {.random_bytes = tw_io_random, .random_ctx = r.io, .log = lg};
-  tw_dht_config dcfg = {
-      .keys = kp, .send = tw_io_send_cb, .send_ctx = r.io, .lan_discovery = o.lan,
-      .bootstrap_info = o.motd_on, .version = TOXWIRE_BOOTSTRAP_VERSION,
-      .motd = (const uint8_t *)o.motd, .motd_len = motd_len};
+  tw_node_config ncfg = {
+      .dht = {.keys = kp, .send = tw_io_send_cb, .send_ctx = r.io, .lan_discovery = o.lan,
+              .bootstrap_info = o.motd_on, .version = TOXWIRE_BOOTSTRAP_VERSION,
+              .motd = (const uint8_t *)o.motd, .motd_len = motd_len},
+      .onion_relay = !o.no_onion,
+      .announce_store = !o.no_onion,
+  };
   tw_time_ms now = tw_io_now(r.io);
-  r.dht = tw_dht_new(&dcfg, &env, now);
-  tw_crypto_wipe(kp.sk, sizeof kp.sk); /* the DHT keeps its own copy */
-  if (r.dht == NULL) {
-    fprintf(stderr, "toxwire bootstrap: cannot create the DHT\n");
+  r.node = tw_node_new(&ncfg, &env, now);
+  tw_crypto_wipe(kp.sk, sizeof kp.sk); /* the node keeps its own copy */
+  tw_crypto_wipe(&ncfg, sizeof ncfg);
+  if (r.node == NULL) {
+    fprintf(stderr, "toxwire bootstrap: cannot create the node\n");
     tw_io_free(r.io);
     return 1;
   }
+  r.dht = tw_node_dht(r.node);
+  r.onion = tw_node_onion(r.node);
   char hex[TW_KEY_HEXLEN];
   info(&lg, TW_LOG_INFO, "toxwire %s bootstrap node: public key %s, UDP port %u (%s)%s",
        TOXWIRE_VERSION, tw_key_to_hex(tw_dht_public_key(r.dht), hex), r.port,
@@ -402,7 +444,7 @@ static int cmd_bootstrap(int argc, char **argv) {
   int sig = tw_io_run(r.io);
   info(&lg, TW_LOG_INFO, "stopping on signal %d", sig);
   status(&r, tw_io_now(r.io));
-  tw_dht_free(r.dht);
+  tw_node_free(r.node);
   tw_io_free(r.io);
   return 0;
 }

@@ -31,7 +31,10 @@ typedef enum tw_error {
   TW_E_DISABLED = -19,    /* the feature is switched off */
   TW_E_ADDR = -20,        /* unusable network address */
   TW_E_FORMAT = -21,      /* a field holds a value its format forbids */
-  TW_E__LAST = -22        /* one past the last code; not an error */
+  TW_E_EXPIRED = -22,     /* a token (ping id, return path) expired or forged */
+  TW_E_REPLAY = -23,      /* an old or repeated packet */
+  TW_E_NOROUTE = -24,     /* nowhere to send it (no path, unknown addressee) */
+  TW_E__LAST = -25        /* one past the last code; not an error */
 } tw_error;
 
 #define TW_ERROR_COUNT (-(int)TW_E__LAST)

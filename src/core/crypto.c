@@ -65,6 +65,15 @@ int tw_box_open(uint8_t *out, const uint8_t *in, size_t len,
   return TW_OK;
 }
 
+void tw_keyed_hash(uint8_t out[TW_HASH_SIZE], const uint8_t key[TW_HASH_KEY_SIZE],
+                   const uint8_t *in, size_t len) {
+  crypto_generichash(out, TW_HASH_SIZE, in, len, key, TW_HASH_KEY_SIZE);
+}
+
+bool tw_crypto_equal(const uint8_t *a, const uint8_t *b, size_t n) {
+  return sodium_memcmp(a, b, n) == 0;
+}
+
 /* ---- shared key cache ---- */
 
 #define WAYS 4

@@ -4,6 +4,7 @@
 #ifndef TW_CORE_CRYPTO_H
 #define TW_CORE_CRYPTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,15 @@ void tw_box_seal(uint8_t *out, const uint8_t *plain, size_t len,
 int tw_box_open(uint8_t *out, const uint8_t *in, size_t len,
                 const uint8_t nonce[TW_NONCE_SIZE],
                 const uint8_t shared[TW_SHARED_KEY_SIZE]);
+
+/* A 32-byte keyed hash (BLAKE2b) of in: tokens we can recompute instead
+ * of storing, such as announce ping ids. */
+#define TW_HASH_KEY_SIZE 32
+#define TW_HASH_SIZE 32
+void tw_keyed_hash(uint8_t out[TW_HASH_SIZE], const uint8_t key[TW_HASH_KEY_SIZE],
+                   const uint8_t *in, size_t len);
+/* Constant-time comparison of n bytes; true when equal. */
+bool tw_crypto_equal(const uint8_t *a, const uint8_t *b, size_t n);
 
 /* Shared key cache: set-associative, keyed by a secret-keyed hash of the
  * peer's key so a stranger cannot aim all their keys at one set; the least

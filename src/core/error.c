@@ -23,6 +23,9 @@ static const char *const NAMES[TW_ERROR_COUNT] = {
     [19] = "feature disabled",
     [20] = "unusable address",
     [21] = "bad field value",
+    [22] = "expired or forged token",
+    [23] = "replayed packet",
+    [24] = "no route",
 };
 
 const char *tw_strerror(int code) {

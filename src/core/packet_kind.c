@@ -19,6 +19,8 @@ const char *tw_packet_kind_name(int kind) {
   case TW_PACKET_ANNOUNCE_RESPONSE: return "Announce Response";
   case TW_PACKET_ONION_DATA_REQUEST: return "Onion Data Request";
   case TW_PACKET_ONION_DATA_RESPONSE: return "Onion Data Response";
+  case TW_PACKET_ANNOUNCE_REQUEST_NEW: return "Announce Request (new form)";
+  case TW_PACKET_ANNOUNCE_RESPONSE_NEW: return "Announce Response (new form)";
   case TW_PACKET_ONION_RESPONSE_3: return "Onion Response 3";
   case TW_PACKET_ONION_RESPONSE_2: return "Onion Response 2";
   case TW_PACKET_ONION_RESPONSE_1: return "Onion Response 1";

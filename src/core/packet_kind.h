@@ -20,6 +20,10 @@ enum tw_packet_kind {
   TW_PACKET_ANNOUNCE_RESPONSE = 0x84,
   TW_PACKET_ONION_DATA_REQUEST = 0x85,
   TW_PACKET_ONION_DATA_RESPONSE = 0x86,
+  /* Not in the spec: the newer announce form c-toxcore 0.2.18 also
+   * serves (spec/onion.md, "The newer announce form"). */
+  TW_PACKET_ANNOUNCE_REQUEST_NEW = 0x87,
+  TW_PACKET_ANNOUNCE_RESPONSE_NEW = 0x88,
   TW_PACKET_ONION_RESPONSE_3 = 0x8c,
   TW_PACKET_ONION_RESPONSE_2 = 0x8d,
   TW_PACKET_ONION_RESPONSE_1 = 0x8e,

@@ -1,0 +1,46 @@
+/* A toxwire node, sans-I/O: the DHT and the onion composed into one object
+ * that a driver (src/io) or a simulation feeds packets and time. Later
+ * layers (net_crypto, friends) join here. */
+#ifndef TOXWIRE_NODE_H
+#define TOXWIRE_NODE_H
+
+#include "dht.h"
+#include "io.h"
+#include "onion.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tw_node tw_node;
+
+typedef struct tw_node_config {
+  /* The DHT's configuration; its send callback is used by every layer.
+   * on_dht_request is taken by the node (DHT requests go to the onion). */
+  tw_dht_config dht;
+  bool onion_relay;       /* relay onion layers for others */
+  bool announce_store;    /* be an announce node */
+  size_t announce_entries; /* 0: default */
+  bool onion_client;      /* announce self_keys.pk and look for friends */
+  tw_keypair self_keys;   /* long-term keys (onion_client) */
+  tw_onion_event_fn *on_onion_event;
+  void *event_ctx;
+} tw_node_config;
+
+tw_node *tw_node_new(const tw_node_config *cfg, const tw_env *env, tw_time_ms now);
+void tw_node_free(tw_node *n);
+
+tw_dht *tw_node_dht(tw_node *n);
+tw_onion *tw_node_onion(tw_node *n);
+
+int tw_node_handle_packet(tw_node *n, const tw_addr *from, const uint8_t *pkt, size_t len,
+                          tw_time_ms now);
+void tw_node_on_timer(tw_node *n, tw_time_ms now);
+tw_time_ms tw_node_next_deadline(tw_node *n);
+/* The three calls above as a tw_io_handler for the driver or a simulation. */
+tw_io_handler tw_node_io_handler(tw_node *n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,538 @@
+/* The onion client: onion paths, announcing ourselves to the nodes closest
+ * to our long-term key, and looking for the nodes that know our friends.
+ * Data to route packets and DHT public key packets are in
+ * onion_client_data.c. spec/onion.md, "Client". */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "onion/onion_internal.h"
+
+enum { SET_ANNOUNCE = 0, SET_SEARCH = 1 };
+#define LIST_SELF (-1)
+#define QUICK_RESENDS 2 /* immediate resends with a fresh ping id */
+
+static void note_due(tw_onion_client *c, tw_time_ms t) {
+  if (t < c->deadline) c->deadline = t;
+}
+
+/* ---- paths ---- */
+
+static bool path_is_dead(const tw_onion_path *p, tw_time_ms now) {
+  if (p->id == 0) return true;
+  if (now - p->created >= TW_ONION_PATH_MAX_LIFETIME_MS) return true;
+  tw_time_ms since = now - (p->confirmed ? p->last_success : p->created);
+  if (p->confirmed)
+    return p->unanswered >= TW_ONION_PATH_CONFIRMED_TRIES &&
+           since >= (tw_time_ms)TW_ONION_PATH_CONFIRMED_TIMEOUT_MS * TW_ONION_PATH_CONFIRMED_TRIES;
+  return p->unanswered >= TW_ONION_PATH_UNCONFIRMED_TRIES &&
+         since >= (tw_time_ms)TW_ONION_PATH_UNCONFIRMED_TIMEOUT_MS * TW_ONION_PATH_UNCONFIRMED_TRIES;
+}
+
+/* Three distinct random good DHT nodes, each with a fresh layer key. */
+static bool build_path(tw_onion *o, tw_onion_path *p, tw_time_ms now) {
+  tw_onion_client *c = o->client;
+  tw_node_info nodes[64];
+  size_t n = tw_dht_close_nodes(o->cfg.dht, nodes, 64, now);
+  if (n < 3) return false;
+  for (int i = 0; i < 3; i++) {
+    size_t j = i + tw_random_below(&o->env, (uint32_t)(n - i));
+    tw_node_info t = nodes[i];
+    nodes[i] = nodes[j];
+    nodes[j] = t;
+  }
+  if (tw_addr_equal(&nodes[0].addr, &nodes[1].addr) || tw_addr_equal(&nodes[1].addr, &nodes[2].addr) ||
+      tw_addr_equal(&nodes[0].addr, &nodes[2].addr))
+    return false;
+  memset(p, 0, sizeof *p);
+  for (int i = 0; i < 3; i++) {
+    p->hop[i] = nodes[i];
+    tw_keypair_generate(&p->temp[i], &o->env);
+    tw_shared_key_compute(p->shared[i], &nodes[i].pk, p->temp[i].sk);
+  }
+  p->id = ++c->next_path_id ? c->next_path_id : ++c->next_path_id;
+  p->created = now;
+  o->stats.paths_built++;
+  return true;
+}
+
+tw_onion_path *tw_onion_pick_path(tw_onion *o, int set, uint32_t prefer_id, tw_time_ms now) {
+  tw_onion_client *c = o->client;
+  tw_onion_path *paths = c->paths[set];
+  for (int i = 0; i < TW_ONION_PATHS_PER_SET; i++) {
+    if (paths[i].id != 0 && path_is_dead(&paths[i], now)) {
+      if (paths[i].unanswered) o->stats.paths_timed_out++;
+      tw_crypto_wipe(&paths[i], sizeof paths[i]);
+    }
+  }
+  if (prefer_id != 0)
+    for (int i = 0; i < TW_ONION_PATHS_PER_SET; i++)
+      if (paths[i].id == prefer_id) return &paths[i];
+  tw_onion_path *p = &paths[tw_random_below(&o->env, TW_ONION_PATHS_PER_SET)];
+  if (p->id == 0 && !build_path(o, p, now)) {
+    /* Too few nodes for a new path: any live one will do. */
+    for (int i = 0; i < TW_ONION_PATHS_PER_SET; i++)
+      if (paths[i].id != 0) return &paths[i];
+    return NULL;
+  }
+  return p;
+}
+
+static tw_onion_path *find_path(tw_onion_client *c, uint32_t id) {
+  for (int s = 0; s < 2; s++)
+    for (int i = 0; i < TW_ONION_PATHS_PER_SET; i++)
+      if (id != 0 && c->paths[s][i].id == id) return &c->paths[s][i];
+  return NULL;
+}
+
+/* [0x80][nonce][pk A][box_A(ip B, pk B, box_B(ip C, pk C, box_C(ip D, data)))] */
+int tw_onion_send_via_path(tw_onion *o, tw_onion_path *p, const tw_addr *dest,
+                           const uint8_t *data, size_t len, tw_time_ms now) {
+  if (p == NULL) return TW_E_NOROUTE;
+  if (len > TW_ONION_MAX_DATA_SIZE) return TW_E_LONG;
+  uint8_t nonce[TW_NONCE_SIZE];
+  tw_random_bytes(&o->env, nonce, sizeof nonce);
+  uint8_t a[TW_ONION_MAX_PACKET_SIZE], b[TW_ONION_MAX_PACKET_SIZE];
+  /* Innermost first; each layer is sealed into the other buffer. */
+  const tw_addr *next[3] = {&p->hop[1].addr, &p->hop[2].addr, dest};
+  uint8_t *cur = a, *other = b;
+  size_t cur_len = 0;
+  for (int layer = 2; layer >= 0; layer--) {
+    tw_writer w = tw_writer_init(other, sizeof a);
+    if (tw_onion_ipport_write(&w, next[layer]) != TW_OK) return TW_E_FAMILY;
+    if (layer == 2) {
+      tw_write_bytes(&w, data, len);
+    } else {
+      tw_write_bytes(&w, p->temp[layer + 1].pk.bytes, TW_PUBLIC_KEY_SIZE);
+      tw_write_bytes(&w, cur, cur_len);
+    }
+    if (!tw_writer_ok(&w) || w.pos + TW_MAC_SIZE > sizeof a) return TW_E_LONG;
+    tw_box_seal(cur, other, w.pos, nonce, p->shared[layer]);
+    cur_len = w.pos + TW_MAC_SIZE;
+  }
+  uint8_t pkt[TW_ONION_MAX_PACKET_SIZE];
+  tw_writer w = tw_writer_init(pkt, sizeof pkt);
+  tw_write_u8(&w, TW_PACKET_ONION_REQUEST_0);
+  tw_write_bytes(&w, nonce, TW_NONCE_SIZE);
+  tw_write_bytes(&w, p->temp[0].pk.bytes, TW_PUBLIC_KEY_SIZE);
+  tw_write_bytes(&w, cur, cur_len);
+  if (!tw_writer_ok(&w)) return TW_E_LONG;
+  tw_onion_send(o, &p->hop[0].addr, pkt, w.pos);
+  if (p->unanswered < 255) p->unanswered++;
+  p->last_sent = now;
+  return TW_OK;
+}
+
+/* ---- lists of announce nodes ---- */
+
+static tw_onion_node *list_find(tw_onion_list *l, const tw_key *pk) {
+  for (int i = 0; i < l->count; i++)
+    if (tw_key_equal(&l->n[i].node.pk, pk)) return &l->n[i];
+  return NULL;
+}
+
+static int list_furthest(const tw_onion_list *l) {
+  int far = 0;
+  for (int i = 1; i < l->count; i++)
+    if (tw_key_distance_cmp(&l->target, &l->n[i].node.pk, &l->n[far].node.pk) > 0) far = i;
+  return far;
+}
+
+static bool list_viable(const tw_onion_list *l, const tw_key *pk) {
+  if (l->count < l->max) return true;
+  return tw_key_distance_cmp(&l->target, pk, &l->n[list_furthest(l)].node.pk) < 0;
+}
+
+static tw_onion_node *list_add(tw_onion_list *l, const tw_node_info *node, tw_time_ms now) {
+  tw_onion_node *e = list_find(l, &node->pk);
+  if (e != NULL) return e;
+  if (!list_viable(l, &node->pk)) return NULL;
+  e = l->count < l->max ? &l->n[l->count++] : &l->n[list_furthest(l)];
+  memset(e, 0, sizeof *e);
+  e->node = *node;
+  e->added = now;
+  return e;
+}
+
+static void list_remove(tw_onion_list *l, tw_onion_node *e) {
+  int i = (int)(e - l->n);
+  l->n[i] = l->n[--l->count];
+}
+
+static bool recently_pinged(tw_onion_client *c, int32_t list, const tw_key *pk, tw_time_ms now) {
+  for (int i = 0; i < TW_ONION_RECENT_PINGS; i++) {
+    tw_onion_recent *r = &c->recent[i];
+    if (r->list == list && now - r->at < TW_ONION_RECENT_PING_MS && tw_key_equal(&r->pk, pk))
+      return true;
+  }
+  return false;
+}
+
+static void note_pinged(tw_onion_client *c, int32_t list, const tw_key *pk, tw_time_ms now) {
+  tw_onion_recent *r = &c->recent[c->recent_next++ % TW_ONION_RECENT_PINGS];
+  r->pk = *pk;
+  r->list = list;
+  r->at = now;
+}
+
+static tw_onion_list *list_of(tw_onion_client *c, int32_t list) {
+  if (list == LIST_SELF) return &c->announce;
+  if (list < 0 || (size_t)list >= c->nfriends || !c->friends[list].used) return NULL;
+  return &c->friends[list].list;
+}
+
+/* ---- announce requests ---- */
+
+static uint64_t sendback_add(tw_onion *o, const tw_node_info *node, int32_t list,
+                             const tw_onion_path *p, tw_time_ms now) {
+  tw_onion_client *c = o->client;
+  uint32_t slot = c->sendback_next++ % TW_ONION_SENDBACK_SLOTS;
+  tw_onion_sendback *s = &c->sendback[slot];
+  s->id = (tw_random_u64(&o->env) << 9) | slot;
+  if (s->id == 0) s->id = TW_ONION_SENDBACK_SLOTS; /* still slot 0 */
+  s->node_pk = node->pk;
+  s->node_addr = node->addr;
+  s->list = list;
+  s->path_id = p->id;
+  s->sent = now;
+  return s->id;
+}
+
+/* Sends an announce request to node (ping_id NULL: zeroes) for our own key
+ * (list LIST_SELF) or to look for a friend. */
+static int send_announce_request(tw_onion *o, const tw_node_info *node, int32_t list,
+                                 const uint8_t *ping_id, uint32_t prefer_path, tw_time_ms now) {
+  tw_onion_client *c = o->client;
+  tw_onion_friend *f = list == LIST_SELF ? NULL : &c->friends[list];
+  if (node->tcp || tw_key_equal(&node->pk, tw_dht_public_key(o->cfg.dht))) return TW_E_INVAL;
+  tw_onion_path *p = tw_onion_pick_path(o, f ? SET_SEARCH : SET_ANNOUNCE, prefer_path, now);
+  if (p == NULL) return TW_E_NOROUTE;
+
+  tw_announce_request_plain req;
+  memset(&req, 0, sizeof req);
+  if (ping_id != NULL) memcpy(req.ping_id, ping_id, TW_ONION_PING_ID_SIZE);
+  req.search = f ? f->pk : c->self.pk;
+  if (f == NULL) req.data_pk = c->data_keys.pk; /* searchers send zeroes */
+  uint64_t id = sendback_add(o, node, list, p, now);
+  for (int i = 0; i < 8; i++) req.sendback[i] = (uint8_t)(id >> (56 - 8 * i));
+
+  const tw_keypair *kp = f ? &f->search_keys : &c->self;
+  uint8_t plain[TW_ANNOUNCE_REQUEST_PLAIN_SIZE], shared[TW_SHARED_KEY_SIZE];
+  tw_announce_request_plain_encode(plain, &req);
+  tw_shared_key_compute(shared, &node->pk, kp->sk);
+  uint8_t pkt[TW_ANNOUNCE_REQUEST_SIZE];
+  tw_writer w = tw_writer_init(pkt, sizeof pkt);
+  tw_write_u8(&w, TW_PACKET_ANNOUNCE_REQUEST);
+  uint8_t *nonce = tw_write_span(&w, TW_NONCE_SIZE);
+  tw_write_bytes(&w, kp->pk.bytes, TW_PUBLIC_KEY_SIZE);
+  uint8_t *box = tw_write_span(&w, sizeof plain + TW_MAC_SIZE);
+  if (!tw_writer_ok(&w)) return TW_E_LONG;
+  tw_random_bytes(&o->env, nonce, TW_NONCE_SIZE);
+  tw_box_seal(box, plain, sizeof plain, nonce, shared);
+  tw_crypto_wipe(shared, sizeof shared);
+  int rc = tw_onion_send_via_path(o, p, &node->addr, pkt, w.pos, now);
+  if (rc == TW_OK) {
+    o->stats.client_announce_sent++;
+    note_pinged(c, list, &node->pk, now);
+  }
+  return rc;
+}
+
+/* Asks nodes we have not heard from, closest to the list's key first, so
+ * that the list fills from the DHT's view of that key. */
+static void ask_dht_nodes(tw_onion *o, int32_t list, size_t max, tw_time_ms now) {
+  tw_onion_client *c = o->client;
+  tw_onion_list *l = list_of(c, list);
+  tw_node_info nodes[8];
+  size_t n = tw_dht_closest(o->cfg.dht, &l->target, nodes, 8, true, now);
+  size_t sent = 0;
+  for (size_t i = 0; i < n && sent < max; i++) {
+    if (list_find(l, &nodes[i].pk) || recently_pinged(c, list, &nodes[i].pk, now)) continue;
+    if (send_announce_request(o, &nodes[i], list, NULL, 0, now) == TW_OK) sent++;
+  }
+  /* And one random node, so a list stuck on stale closest nodes escapes. */
+  tw_node_info any[32];
+  n = tw_dht_close_nodes(o->cfg.dht, any, 32, now);
+  if (n > 0) {
+    tw_node_info *pick = &any[tw_random_below(&o->env, (uint32_t)n)];
+    if (!list_find(l, &pick->pk) && !recently_pinged(c, list, &pick->pk, now))
+      send_announce_request(o, pick, list, NULL, 0, now);
+  }
+}
+
+/* ---- responses ---- */
+
+static void update_stored_on(tw_onion *o, tw_time_ms now) {
+  tw_onion_client *c = o->client;
+  uint32_t n = 0;
+  for (int i = 0; i < c->announce.count; i++) n += c->announce.n[i].is_stored == TW_ANNOUNCE_STORED;
+  if ((n == 0) != (c->stored_on == 0)) {
+    c->announced_at = n ? now : 0;
+    if (o->cfg.on_event) {
+      tw_onion_event ev = {.kind = TW_ONION_EV_ANNOUNCED, .time = now, .stored_on = n};
+      ev.peer = c->self.pk;
+      o->cfg.on_event(o->cfg.event_ctx, &ev);
+    }
+  }
+  c->stored_on = n;
+}
+
+int tw_onion_handle_announce_response(tw_onion *o, const tw_addr *from, const uint8_t *pkt,
+                                      size_t len, tw_time_ms now) {
+  tw_onion_client *c = o->client;
+  if (len < TW_ANNOUNCE_RESPONSE_MIN) return TW_E_SHORT;
+  if (len > TW_ANNOUNCE_RESPONSE_MAX) return TW_E_LONG;
+  tw_reader r = tw_reader_init(pkt, len);
+  tw_read_u8(&r);
+  uint64_t id = tw_read_u64(&r);
+  const uint8_t *nonce = tw_read_span(&r, TW_NONCE_SIZE);
+  size_t clen;
+  const uint8_t *cipher = tw_read_rest(&r, &clen);
+
+  tw_onion_sendback *s = &c->sendback[id % TW_ONION_SENDBACK_SLOTS];
+  if (id == 0 || s->id != id || now - s->sent > TW_ONION_SENDBACK_TTL_MS) return TW_E_UNSOLICITED;
+  tw_onion_path *p = find_path(c, s->path_id);
+  if (p != NULL && !tw_addr_equal(&p->hop[0].addr, from)) return TW_E_UNSOLICITED;
+  tw_onion_list *l = list_of(c, s->list);
+  if (l == NULL) return TW_E_UNSOLICITED;
+  const tw_keypair *kp = s->list == LIST_SELF ? &c->self : &c->friends[s->list].search_keys;
+
+  uint8_t shared[TW_SHARED_KEY_SIZE], plain[TW_ANNOUNCE_RESPONSE_PLAIN_MAX];
+  tw_shared_key_compute(shared, &s->node_pk, kp->sk);
+  int rc = tw_box_open(plain, cipher, clen, nonce, shared);
+  tw_crypto_wipe(shared, sizeof shared);
+  if (rc != TW_OK) return rc;
+  tw_announce_response_plain resp;
+  rc = tw_announce_response_plain_decode(&resp, plain, clen - TW_MAC_SIZE);
+  if (rc != TW_OK) return rc;
+  s->id = 0; /* answered: a replay is unsolicited */
+  o->stats.client_announce_responses++;
+  c->last_response = now;
+  if (p != NULL) {
+    p->confirmed = true;
+    p->last_success = now;
+    p->unanswered = 0;
+  }
+
+  tw_node_info node = {.pk = s->node_pk, .addr = s->node_addr};
+  int32_t list = s->list;
+  tw_onion_node *e = list_add(l, &node, now);
+  if (e != NULL) {
+    bool fresh_id = resp.is_stored != TW_ANNOUNCE_FOUND &&
+                    !tw_crypto_equal(e->ping_id, resp.ping_or_key, TW_ONION_PING_ID_SIZE);
+    e->is_stored = resp.is_stored;
+    e->last_response = now;
+    e->unanswered = 0;
+    e->path_id = s->path_id;
+    if (resp.is_stored == TW_ANNOUNCE_FOUND)
+      memcpy(e->data_pk.bytes, resp.ping_or_key, TW_PUBLIC_KEY_SIZE);
+    else
+      memcpy(e->ping_id, resp.ping_or_key, TW_ONION_PING_ID_SIZE);
+    if (list == LIST_SELF) {
+      /* A new ping id lets us announce right away instead of in 3 s. */
+      if (resp.is_stored != TW_ANNOUNCE_STORED && fresh_id && e->quick_resends < QUICK_RESENDS) {
+        e->quick_resends++;
+        e->last_sent = now;
+        if (e->unanswered < 255) e->unanswered++;
+        send_announce_request(o, &e->node, list, e->ping_id, e->path_id, now);
+      } else if (resp.is_stored == TW_ANNOUNCE_STORED) {
+        e->quick_resends = 0;
+      }
+      update_stored_on(o, now);
+    } else if (resp.is_stored == TW_ANNOUNCE_FOUND) {
+      tw_onion_friend *f = &c->friends[list];
+      f->last_seen = now;
+      if (!f->connected && (f->dhtpk_onion_sent == 0 ||
+                            now - f->dhtpk_onion_sent >= TW_ONION_DHTPK_ONION_INTERVAL_MS))
+        tw_onion_client_send_dhtpk(o, f, now);
+    }
+  }
+
+  /* Walk towards the key: ask the nodes it named that would make our list. */
+  for (int i = 0; i < resp.count; i++) {
+    const tw_node_info *n = &resp.nodes[i];
+    if (n->tcp || list_find(l, &n->pk) || !list_viable(l, &n->pk) ||
+        recently_pinged(c, list, &n->pk, now))
+      continue;
+    send_announce_request(o, n, list, NULL, 0, now);
+  }
+  note_due(c, now + TW_ONION_ANNOUNCE_RETRY_MS);
+  return TW_OK;
+}
+
+/* ---- timers ---- */
+
+static tw_time_ms self_interval(const tw_onion_client *c, const tw_onion_node *e,
+                                tw_time_ms now) {
+  if (e->is_stored != TW_ANNOUNCE_STORED) return TW_ONION_ANNOUNCE_RETRY_MS;
+  const tw_onion_path *p = find_path((tw_onion_client *)c, e->path_id);
+  bool stable = now - e->added >= TW_ONION_ANNOUNCE_STABLE_AFTER_MS && p != NULL &&
+                now - p->created >= TW_ONION_ANNOUNCE_STABLE_AFTER_MS && e->unanswered == 0;
+  return stable ? TW_ONION_ANNOUNCE_STABLE_REFRESH_MS : TW_ONION_ANNOUNCE_REFRESH_MS;
+}
+
+/* Re-sends to every node of a list whose interval has passed and drops the
+ * ones that stopped answering. */
+static void refresh_list(tw_onion *o, int32_t list, tw_time_ms friend_interval, tw_time_ms now) {
+  tw_onion_client *c = o->client;
+  tw_onion_list *l = list_of(c, list);
+  for (int i = 0; i < l->count;) {
+    tw_onion_node *e = &l->n[i];
+    tw_time_ms iv = list == LIST_SELF ? self_interval(c, e, now) : friend_interval;
+    tw_time_ms due = e->last_sent + iv;
+    if (e->last_sent != 0 && now < due) {
+      note_due(c, due);
+      i++;
+      continue;
+    }
+    if (e->unanswered >= TW_ONION_NODE_TIMEOUT_TRIES) {
+      list_remove(l, e);
+      continue;
+    }
+    e->last_sent = now;
+    e->unanswered++;
+    send_announce_request(o, &e->node, list, e->ping_id, e->path_id, now);
+    note_due(c, now + iv);
+    i++;
+  }
+}
+
+static tw_time_ms friend_interval(const tw_onion_client *c, const tw_onion_friend *f,
+                                  tw_time_ms now) {
+  if (f->list.count < f->list.max ||
+      (c->announced_at != 0 && now - c->announced_at < TW_ONION_SEARCH_AGGRESSIVE_MS))
+    return TW_ONION_ANNOUNCE_RETRY_MS;
+  tw_time_ms since = f->last_seen > f->search_started ? f->last_seen : f->search_started;
+  tw_time_ms iv = (now - since) / 4;
+  if (iv < TW_ONION_SEARCH_MIN_INTERVAL_MS) iv = TW_ONION_SEARCH_MIN_INTERVAL_MS;
+  if (iv > TW_ONION_SEARCH_MAX_INTERVAL_MS) iv = TW_ONION_SEARCH_MAX_INTERVAL_MS;
+  return iv;
+}
+
+void tw_onion_client_on_timer(tw_onion *o, tw_time_ms now) {
+  tw_onion_client *c = o->client;
+  c->deadline = TW_NEVER;
+  if (!tw_dht_is_connected(o->cfg.dht, now)) {
+    note_due(c, now + TW_ONION_ANNOUNCE_RETRY_MS);
+    return;
+  }
+  /* No answer on any path for a while: we were offline. Start over. */
+  if (c->last_response != 0 && now - c->last_response >= TW_ONION_OFFLINE_AFTER_MS) {
+    c->last_response = 0;
+    for (int i = 0; i < c->announce.count; i++) c->announce.n[i].last_sent = 0;
+    for (size_t f = 0; f < c->nfriends; f++)
+      for (int i = 0; i < c->friends[f].list.count; i++) c->friends[f].list.n[i].last_sent = 0;
+    c->announced_at = 0;
+  }
+
+  refresh_list(o, LIST_SELF, 0, now);
+  if (c->announce.count < c->announce.max || c->stored_on == 0) {
+    if (now - c->announce_round >= TW_ONION_ANNOUNCE_RETRY_MS || c->announce_round == 0) {
+      c->announce_round = now;
+      ask_dht_nodes(o, LIST_SELF, 4, now);
+    }
+    note_due(c, c->announce_round + TW_ONION_ANNOUNCE_RETRY_MS);
+  }
+  update_stored_on(o, now);
+
+  /* Friends are searched for once we are announced (so two friends that
+   * start together find each other), or after a grace period. */
+  bool may_search = c->stored_on > 0 || now - c->started >= TW_ONION_SEARCH_GRACE_MS;
+  for (size_t i = 0; i < c->nfriends; i++) {
+    tw_onion_friend *f = &c->friends[i];
+    if (!f->used || f->connected) continue;
+    if (!may_search) {
+      note_due(c, c->started + TW_ONION_SEARCH_GRACE_MS);
+      continue;
+    }
+    tw_time_ms iv = friend_interval(c, f, now);
+    refresh_list(o, (int32_t)i, iv, now);
+    if (f->list.count < f->list.max) {
+      if (now - f->last_round >= TW_ONION_ANNOUNCE_RETRY_MS || f->last_round == 0) {
+        f->last_round = now;
+        ask_dht_nodes(o, (int32_t)i, 2, now);
+      }
+      note_due(c, f->last_round + TW_ONION_ANNOUNCE_RETRY_MS);
+    }
+    tw_onion_client_send_dhtpk(o, f, now);
+  }
+  if (c->deadline <= now) c->deadline = now + 100;
+}
+
+/* ---- friends ---- */
+
+tw_onion_friend *tw_onion_find_friend(tw_onion_client *c, const tw_key *pk) {
+  for (size_t i = 0; i < c->nfriends; i++)
+    if (c->friends[i].used && tw_key_equal(&c->friends[i].pk, pk)) return &c->friends[i];
+  return NULL;
+}
+
+int tw_onion_friend_add(tw_onion *o, const tw_key *pk, tw_time_ms now) {
+  tw_onion_client *c = o->client;
+  if (c == NULL) return TW_E_DISABLED;
+  if (tw_key_equal(pk, &c->self.pk)) return TW_E_SELF;
+  if (tw_onion_find_friend(c, pk) != NULL) return TW_OK;
+  tw_onion_friend *f = NULL;
+  for (size_t i = 0; i < c->nfriends && f == NULL; i++)
+    if (!c->friends[i].used) f = &c->friends[i];
+  if (f == NULL) {
+    if (c->nfriends == TW_ONION_MAX_FRIENDS) return TW_E_FULL;
+    tw_onion_friend *nf = realloc(c->friends, (c->nfriends + 1) * sizeof *nf);
+    if (nf == NULL) return TW_E_NOMEM;
+    c->friends = nf;
+    f = &c->friends[c->nfriends++];
+  }
+  memset(f, 0, sizeof *f);
+  f->used = true;
+  f->pk = *pk;
+  f->list.target = *pk;
+  f->list.max = TW_ONION_SEARCH_NODES;
+  tw_keypair_generate(&f->search_keys, &o->env);
+  f->search_started = now;
+  note_due(c, now);
+  return TW_OK;
+}
+
+int tw_onion_friend_remove(tw_onion *o, const tw_key *pk) {
+  if (o->client == NULL) return TW_E_DISABLED;
+  tw_onion_friend *f = tw_onion_find_friend(o->client, pk);
+  if (f == NULL) return TW_E_NOTFOUND;
+  if (f->dht_pk_known) tw_dht_search_remove(o->cfg.dht, &f->dht_pk);
+  tw_crypto_wipe(f, sizeof *f); /* slot reusable; sendbacks to it fail */
+  return TW_OK;
+}
+
+int tw_onion_friend_set_connected(tw_onion *o, const tw_key *pk, bool connected, tw_time_ms now) {
+  if (o->client == NULL) return TW_E_DISABLED;
+  tw_onion_friend *f = tw_onion_find_friend(o->client, pk);
+  if (f == NULL) return TW_E_NOTFOUND;
+  if (f->connected && !connected) {
+    /* Gone offline: look for it again as if we had just started. */
+    f->search_started = now;
+    f->last_seen = now;
+    f->dhtpk_onion_sent = f->dhtpk_dht_sent = 0;
+    note_due(o->client, now);
+  }
+  f->connected = connected;
+  return TW_OK;
+}
+
+tw_onion_client *tw_onion_client_new(tw_onion *o, tw_time_ms now) {
+  tw_onion_client *c = calloc(1, sizeof *c);
+  if (c == NULL) return NULL;
+  c->self = o->cfg.self_keys;
+  tw_keypair_generate(&c->data_keys, &o->env);
+  c->announce.target = c->self.pk;
+  c->announce.max = TW_ONION_ANNOUNCE_NODES;
+  c->started = now;
+  c->deadline = now;
+  return c;
+}
+
+void tw_onion_client_free(tw_onion_client *c) {
+  if (c == NULL) return;
+  if (c->friends) tw_crypto_wipe(c->friends, c->nfriends * sizeof *c->friends);
+  free(c->friends);
+  tw_crypto_wipe(c, sizeof *c);
+  free(c);
+}
