@@ -33,6 +33,7 @@ extern "C" {
 #define TW_ONION_PATH_CONFIRMED_TIMEOUT_MS 10000
 #define TW_ONION_PATH_CONFIRMED_TRIES 4
 #define TW_ONION_PATH_MAX_LIFETIME_MS 1200000
+#define TW_ONION_PATH_PROBE_MS 20000 /* an idle path carries a request this often */
 #define TW_ONION_ANNOUNCE_NODES 12      /* nodes we announce ourselves to */
 #define TW_ONION_SEARCH_NODES 8         /* nodes kept per friend searched */
 #define TW_ONION_NODE_TIMEOUT_TRIES 3   /* unanswered requests: node dropped */
@@ -157,6 +158,16 @@ int tw_onion_friend_set_connected(tw_onion *o, const tw_key *pk, bool connected,
 int tw_onion_send_data(tw_onion *o, const tw_key *to, const uint8_t *data, size_t len,
                        tw_time_ms now);
 void tw_onion_get_stats(const tw_onion *o, tw_onion_stats *out, tw_time_ms now);
+
+/* The client's live onion paths, for inspection and tests. */
+typedef struct tw_onion_path_info {
+  uint32_t id;
+  int set; /* 0: announcing ourselves, 1: searching for friends */
+  tw_node_info hops[3];
+  bool confirmed;
+  tw_time_ms age_ms;
+} tw_onion_path_info;
+size_t tw_onion_get_paths(const tw_onion *o, tw_onion_path_info *out, size_t max, tw_time_ms now);
 
 #ifdef __cplusplus
 }

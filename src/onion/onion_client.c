@@ -56,15 +56,35 @@ static bool build_path(tw_onion *o, tw_onion_path *p, tw_time_ms now) {
   return true;
 }
 
-tw_onion_path *tw_onion_pick_path(tw_onion *o, int set, uint32_t prefer_id, tw_time_ms now) {
-  tw_onion_client *c = o->client;
-  tw_onion_path *paths = c->paths[set];
+static void expire_paths(tw_onion *o, int set, tw_time_ms now) {
+  tw_onion_path *paths = o->client->paths[set];
   for (int i = 0; i < TW_ONION_PATHS_PER_SET; i++) {
     if (paths[i].id != 0 && path_is_dead(&paths[i], now)) {
       if (paths[i].unanswered) o->stats.paths_timed_out++;
       tw_crypto_wipe(&paths[i], sizeof paths[i]);
     }
   }
+}
+
+size_t tw_onion_get_paths(const tw_onion *o, tw_onion_path_info *out, size_t max, tw_time_ms now) {
+  size_t n = 0;
+  if (o->client == NULL) return 0;
+  for (int s = 0; s < 2; s++)
+    for (int i = 0; i < TW_ONION_PATHS_PER_SET && n < max; i++) {
+      const tw_onion_path *p = &o->client->paths[s][i];
+      if (p->id == 0) continue;
+      out[n] = (tw_onion_path_info){.id = p->id, .set = s, .confirmed = p->confirmed,
+                                    .age_ms = now - p->created};
+      memcpy(out[n].hops, p->hop, sizeof p->hop);
+      n++;
+    }
+  return n;
+}
+
+tw_onion_path *tw_onion_pick_path(tw_onion *o, int set, uint32_t prefer_id, tw_time_ms now) {
+  tw_onion_client *c = o->client;
+  tw_onion_path *paths = c->paths[set];
+  expire_paths(o, set, now);
   if (prefer_id != 0)
     for (int i = 0; i < TW_ONION_PATHS_PER_SET; i++)
       if (paths[i].id == prefer_id) return &paths[i];
@@ -362,6 +382,35 @@ int tw_onion_handle_announce_response(tw_onion *o, const tw_addr *from, const ui
 
 /* ---- timers ---- */
 
+/* A path that carried nothing for a while carries one request now, so a
+ * dead relay on it is found before we need the path. */
+static void probe_idle_paths(tw_onion *o, tw_time_ms now) {
+  tw_onion_client *c = o->client;
+  for (int set = 0; set < 2; set++)
+    for (int i = 0; i < TW_ONION_PATHS_PER_SET; i++) {
+      tw_onion_path *p = &c->paths[set][i];
+      if (p->id == 0) continue;
+      tw_time_ms due = (p->last_sent > p->created ? p->last_sent : p->created) + TW_ONION_PATH_PROBE_MS;
+      if (now < due) {
+        note_due(c, due);
+        continue;
+      }
+      int32_t list = LIST_SELF;
+      if (set == 1) {
+        list = -2;
+        for (size_t f = 0; f < c->nfriends && list == -2; f++)
+          if (c->friends[f].used && !c->friends[f].connected && c->friends[f].list.count > 0)
+            list = (int32_t)f;
+        if (list == -2) continue; /* nobody to look for: nothing to probe with */
+      }
+      tw_onion_list *l = list_of(c, list);
+      if (l->count == 0) continue;
+      tw_onion_node *e = &l->n[tw_random_below(&o->env, l->count)];
+      send_announce_request(o, &e->node, list, list == LIST_SELF ? e->ping_id : NULL, p->id, now);
+      note_due(c, now + TW_ONION_PATH_PROBE_MS);
+    }
+}
+
 static tw_time_ms self_interval(const tw_onion_client *c, const tw_onion_node *e,
                                 tw_time_ms now) {
   if (e->is_stored != TW_ANNOUNCE_STORED) return TW_ONION_ANNOUNCE_RETRY_MS;
@@ -391,7 +440,10 @@ static void refresh_list(tw_onion *o, int32_t list, tw_time_ms friend_interval, 
     }
     e->last_sent = now;
     e->unanswered++;
-    send_announce_request(o, &e->node, list, e->ping_id, e->path_id, now);
+    /* Our own announcements keep to the path their ping id is bound to
+     * (the id depends on node C's address). Searches take any path, which
+     * also keeps every search path tested. */
+    send_announce_request(o, &e->node, list, e->ping_id, list == LIST_SELF ? e->path_id : 0, now);
     note_due(c, now + iv);
     i++;
   }
@@ -425,6 +477,9 @@ void tw_onion_client_on_timer(tw_onion *o, tw_time_ms now) {
     c->announced_at = 0;
   }
 
+  expire_paths(o, SET_ANNOUNCE, now);
+  expire_paths(o, SET_SEARCH, now);
+  probe_idle_paths(o, now);
   refresh_list(o, LIST_SELF, 0, now);
   if (c->announce.count < c->announce.max || c->stored_on == 0) {
     if (now - c->announce_round >= TW_ONION_ANNOUNCE_RETRY_MS || c->announce_round == 0) {

@@ -36,7 +36,7 @@ static int send_data_to_node(tw_onion *o, const tw_onion_friend *f, const tw_oni
   tw_crypto_wipe(shared, sizeof shared);
   tw_crypto_wipe(&temp, sizeof temp);
   if (!tw_writer_ok(&w)) return TW_E_LONG;
-  tw_onion_path *p = tw_onion_pick_path(o, 1, e->path_id, now);
+  tw_onion_path *p = tw_onion_pick_path(o, 1, 0, now);
   int rc = tw_onion_send_via_path(o, p, &e->node.addr, pkt, w.pos, now);
   if (rc == TW_OK) o->stats.client_data_sent++;
   return rc;
