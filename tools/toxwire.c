@@ -13,6 +13,7 @@
 #include "bootstrapd_config.h"
 #include "core/crypto.h"
 #include "keys_file.h"
+#include "lookup.h"
 #include "stderr_log.h"
 #include "toxwire/dht.h"
 #include "toxwire/io.h"
@@ -28,7 +29,9 @@ static const char USAGE[] =
     "\n"
     "commands:\n"
     "  id         print the DHT public key of a keys file (creating the file if absent)\n"
-    "  bootstrap  run a DHT bootstrap node until SIGINT or SIGTERM\n"
+    "  bootstrap  run a DHT bootstrap node and onion relay until SIGINT or SIGTERM\n"
+    "  lookup     announce a long-term key through the onion and learn friends'\n"
+    "             DHT keys\n"
     "  help       show this text, or `toxwire help COMMAND` for a command's options\n"
     "\n"
     "toxwire " TOXWIRE_VERSION " - a clean-room implementation of the Tox protocol.\n";
@@ -458,6 +461,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
     if (argc > 2 && strcmp(argv[2], "id") == 0) fputs(USAGE_ID, stdout);
     else if (argc > 2 && strcmp(argv[2], "bootstrap") == 0) fputs(USAGE_BOOTSTRAP, stdout);
+    else if (argc > 2 && strcmp(argv[2], "lookup") == 0) return tw_cmd_lookup(2, (char *[]){"lookup", "--help", NULL});
     else fputs(USAGE, stdout);
     return 0;
   }
@@ -467,6 +471,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "id") == 0) return cmd_id(argc - 1, argv + 1);
   if (strcmp(cmd, "bootstrap") == 0) return cmd_bootstrap(argc - 1, argv + 1);
+  if (strcmp(cmd, "lookup") == 0) return tw_cmd_lookup(argc - 1, argv + 1);
   fprintf(stderr, "toxwire: unknown command '%s'\n\n%s", cmd, USAGE);
   return 2;
 }

@@ -94,6 +94,7 @@ int tw_onion_handle_packet(tw_onion *o, const tw_addr *from, const uint8_t *pkt,
     rc = tw_onion_handle_onion_response(o, from, pkt, len, now);
     break;
   case TW_PACKET_ANNOUNCE_REQUEST:
+  case TW_PACKET_ANNOUNCE_REQUEST_NEW:
     rc = tw_onion_handle_announce_request(o, from, pkt, len, now);
     break;
   case TW_PACKET_ONION_DATA_REQUEST:

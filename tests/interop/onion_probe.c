@@ -25,14 +25,18 @@
  *   route         experiment 2: data to route request 0x85 -> 0x86
  *   announce-new  experiment 3: the 0x87 / 0x88 announce form
  *   relay         experiment 4: 0x80..0x82 forwarding, 0x8c..0x8e returns
- *   blob-hold SECONDS INTERVAL
- *                 experiment 5: collect a return blob from the node every
- *                 INTERVAL real seconds and after SECONDS replay each one;
- *                 prints which still work (run the node under faketime)
- *   ping-age SECONDS INTERVAL
- *                 experiment 6: same idea for announce ping ids
- *   scan KIND     send a few shapes of packet kind KIND (hex) and print
- *                 any answer (exploration aid; exit status always 0)
+ *   path3         experiment 4: a real announce sent through the node
+ *                 three times (A = B = C = D = node) and its answer back
+ *   blob-hold TICKS MS
+ *                 experiment 5: every tick (MS plus answer time) get a new
+ *                 59-byte return blob from the node as A and replay all
+ *                 blobs so far; prints which still work and when the
+ *                 node's return-path key changed (run it under faketime)
+ *   ping-age TICKS MS
+ *                 experiment 6: get TICKS ping ids at once, then use one
+ *                 per tick; prints is_stored (2 = still valid)
+ *   Exploration aids (always exit 0): scan KIND, explore-new,
+ *   sweep-extra KIND MAX WITH_PING FILL (FILL -1: counting bytes).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
@@ -322,7 +326,8 @@ static void box(uint8_t *out, const uint8_t *in, size_t n, const uint8_t nonce[N
                 const uint8_t their_pk[PK], const uint8_t our_sk[32])
 {
     uint8_t k[crypto_box_BEFORENMBYTES];
-    crypto_box_beforenm(k, their_pk, our_sk);
+    if (crypto_box_beforenm(k, their_pk, our_sk) != 0)
+        memset(k, 0, sizeof k);  /* degenerate key: the node will drop it */
     crypto_box_easy_afternm(out, in, n, nonce, k);
 }
 
@@ -332,7 +337,8 @@ static int unbox(uint8_t *out, const uint8_t *in, size_t n, const uint8_t nonce[
     uint8_t k[crypto_box_BEFORENMBYTES];
     if (n < MAC)
         return -1;
-    crypto_box_beforenm(k, their_pk, our_sk);
+    if (crypto_box_beforenm(k, their_pk, our_sk) != 0)
+        return -1;
     return crypto_box_open_easy_afternm(out, in, n, nonce, k);
 }
 
@@ -700,6 +706,14 @@ static int route_once(int from, int at, const uint8_t dest[PK], size_t plen, siz
     return m;
 }
 
+/* Smallest N in [LO, HI] for which OK(N) holds (HI + 1 if none), OK
+ * monotonic. */
+#define BSEARCH_MIN(LO, HI, OKEXPR)                                     \
+    ({ int lo_ = (LO), hi_ = (HI) + 1;                                  \
+       while (lo_ < hi_) { int n = (lo_ + hi_) / 2;                     \
+           if (OKEXPR) hi_ = n; else lo_ = n + 1; }                     \
+       lo_; })
+
 /* Largest N in [LO, HI] for which OK(N) holds, assuming OK(LO) holds and
  * OK is monotonic. */
 #define BSEARCH_MAX(LO, HI, OKEXPR)                                     \
@@ -766,13 +780,7 @@ static int cmd_route(void)
     }
 
     /* Payload size limits (with the 177-byte blob). */
-    int minp = -1;
-    for (int p = 0; p <= 64; p++) {
-        if (route_once(s3, s1, R.pk, (size_t)p, RET3, NULL, &ok, 150) >= 0) {
-            minp = p;
-            break;
-        }
-    }
+    int minp = BSEARCH_MIN(0, 64, route_once(s3, s1, R.pk, (size_t)n, RET3, NULL, &ok, 150) >= 0);
     int maxp = BSEARCH_MAX(minp < 0 ? 0 : minp, 3000,
                            route_once(s3, s1, R.pk, (size_t)n, RET3, NULL, &ok, 150) >= 0);
     out("route.min_payload=%d", minp);
@@ -988,18 +996,15 @@ static int cmd_relay(void)
     int m;
 
     /* sizes of 0x80 that A forwards */
-    int minr = -1;
-    for (int r = 0; r <= 400; r++)
-        if (as_a(us, b, (size_t)r, rest, buf, 150) >= 0) {
-            minr = r;
-            break;
-        }
+    int minr = BSEARCH_MIN(0, 400, as_a(us, b, (size_t)n, rest, buf, 150) >= 0);
     int maxr = BSEARCH_MAX(minr < 0 ? 0 : minr, 1500, as_a(us, b, (size_t)n, rest, buf, 150) >= 0);
     out("a.min_rest=%d a.min_0x80=%d", minr, 1 + NONCE + PK + MAC + IPP + PK + minr);
     out("a.max_rest=%d a.max_0x80=%d a.max_0x81=%d", maxr, 1 + NONCE + PK + MAC + IPP + PK + maxr,
         1 + NONCE + PK + maxr + RET1);
 
-    int RL = minr < 0 ? 300 : minr + 10;
+    expect(minr == 103, "A_min_0x80_is_227", "min rest %d", minr);
+    expect(maxr == 1276, "A_max_0x80_is_1400", "max rest %d", maxr);
+    int RL = minr > 400 ? 300 : minr + 10;
     m = as_a(us, b, (size_t)RL, rest, buf, g_wait_ms);
     out("a.to_b=%d", m);
     expect(m == 1 + NONCE + PK + RL + RET1, "A_forwards_0x81_nonce_pk1_rest_ret59",
@@ -1017,6 +1022,8 @@ static int cmd_relay(void)
         out("a.back.kind0x%02x=%s", kinds[i], m < 0 ? "dropped" : same ? "forwarded" : "changed");
         if (kinds[i] == 0x84 || kinds[i] == 0x86)
             expect(same, "A_returns_data_to_sender", "kind 0x%02x", kinds[i]);
+        else
+            expect(m < 0, "A_back_drops_other_kinds", "kind 0x%02x", kinds[i]);
     }
     /* garbled blob: silence */
     uint8_t bad[RET1];
@@ -1038,10 +1045,12 @@ static int cmd_relay(void)
     for (size_t dl = 0; dl <= 2; dl++) {
         m = send_back(b, us, 0x8e, ret1, RET1, data, dl, buf, g_silence_ms);
         out("a.back.data%zu=%s", dl, m < 0 ? "dropped" : "forwarded");
+        expect(dl == 0 ? m < 0 : m == (int)dl, "A_back_needs_1_data_byte", "data %zu", dl);
     }
     int maxd = BSEARCH_MAX(1, 1400 - 1 - RET1 + 40,
                            send_back(b, us, 0x8e, ret1, RET1, data, (size_t)n, buf, 150) == n);
     out("a.back.max_data=%d max_packet=%d", maxd, 1 + RET1 + maxd);
+    expect(maxd == 1340, "A_max_0x8e_is_1400", "max data %d", maxd);
 
     /* --- node as B: 0x81 with a fake 59-byte blob from "A" (us) */
     {
@@ -1074,6 +1083,7 @@ static int cmd_relay(void)
                 data[0] = (uint8_t)k;
                 m = send_back(d, us, 0x8d, ret2 , RET2, data, 100, buf, g_silence_ms);
                 out("b.back.kind0x%02x=%s", k, m < 0 ? "dropped" : "forwarded");
+                expect(k == 0x88 ? m < 0 : m > 0, "B_back_kind_filter", "kind 0x%02x", k);
             }
             data[0] = 0x84;
             ret2[50] ^= 1;
@@ -1113,6 +1123,7 @@ static int cmd_relay(void)
                 data[0] = (uint8_t)k;
                 m = send_back(d, us, 0x8c, ret3, RET3, data, 100, buf, g_silence_ms);
                 out("c.back.kind0x%02x=%s", k, m < 0 ? "dropped" : "forwarded");
+                expect(k == 0x88 ? m < 0 : m > 0, "C_back_kind_filter", "kind 0x%02x", k);
             }
         }
         /* data kinds C forwards to D */
@@ -1125,6 +1136,8 @@ static int cmd_relay(void)
             send_node(us, pkt, n);
             m = recv1(d, buf, g_silence_ms);
             out("c.to_d.kind0x%02x=%s", dk[i], m < 0 ? "dropped" : "forwarded");
+            int want = dk[i] == 0x83 || dk[i] == 0x85;
+            expect(want ? m == 100 + RET3 : m < 0, "C_to_D_kind_filter", "kind 0x%02x", dk[i]);
         }
     }
     return g_bad != 0;
@@ -1184,7 +1197,8 @@ static int cmd_blob_hold(int ticks, int interval_ms)
         ticks = 1000;
     randombytes_buf(data, sizeof data);
     data[0] = 0x84;
-    double t0 = now_s();
+    double t0 = now_s(), reset_t[16];
+    int epoch = 0, resets = 0, partial = 0;
     for (int t = 0; t < ticks; t++) {
         int m = as_a(us, b, 150, rest, buf, g_wait_ms);
         if (m < 0) {
@@ -1212,10 +1226,34 @@ static int cmd_blob_hold(int ticks, int interval_ms)
         int len = snprintf(line, sizeof line, "hold tick=%d t=%.1f ok=", t, now_s() - t0);
         for (int j = 0; j <= t; j++)
             len += snprintf(line + len, sizeof line - (size_t)len, "%d", seen[j]);
+        /* Expected shape: blobs from the current key epoch work, all older
+         * ones fail: ok = 0...01...1, with the first 1 never moving back. */
+        int f = 0;
+        while (f <= t && !seen[f])
+            f++;
+        int shape = f <= t;
+        for (int j = f; j <= t; j++)
+            shape &= seen[j];
+        if (!shape || f < epoch)
+            partial++;
+        if (f > epoch && f <= t) {
+            if (resets < 16)
+                reset_t[resets] = now_s() - t0;
+            resets++;
+            epoch = f;
+        }
         out("%s", line);
         sleep_ms(interval_ms);
     }
-    return 0;
+    /* key changes seen, when (real seconds since the first blob), and the
+     * gaps between them */
+    out("hold.resets=%d", resets);
+    out("hold.bad_shape_ticks=%d", partial);
+    for (int i = 0; i < resets && i < 16; i++)
+        out("hold.reset%d.t=%.1f", i, reset_t[i]);
+    for (int i = 1; i < resets && i < 16; i++)
+        out("hold.gap%d=%.1f", i, reset_t[i] - reset_t[i - 1]);
+    return partial != 0;
 }
 
 /* ping-age TICKS INTERVAL_MS: at the start get TICKS ping ids (one per
@@ -1332,4 +1370,94 @@ static int cmd_announce_new(void)
         expect(ann_silent(s1, &r), key, NULL);
     }
     return g_bad != 0;
+}
+
+/* ------------------------------------------------------------ main */
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: onion_probe [-a ADDR] -p PORT -k HEX|@KEYSFILE [-v] [-w MS] [-s MS] "
+                    "announce|route|announce-new|relay|path3|blob-hold T MS|ping-age T MS|\n"
+                    "       scan KIND|explore-new|sweep-extra KIND MAX WITH_PING FILL\n");
+    exit(2);
+}
+
+static void load_key(const char *arg)
+{
+    if (arg[0] == '@') {
+        FILE *f = fopen(arg + 1, "rb");
+        if (!f || fread(g_node_pk, 1, PK, f) != PK) {
+            fprintf(stderr, "cannot read a public key from %s\n", arg + 1);
+            exit(2);
+        }
+        fclose(f);
+    } else if (unhex(g_node_pk, arg, PK) != 0) {
+        fprintf(stderr, "bad key %s\n", arg);
+        exit(2);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *addr = "127.0.0.1", *key = NULL;
+    int port = 0, c;
+    while ((c = getopt(argc, argv, "a:p:k:vw:s:")) != -1) {
+        switch (c) {
+        case 'a': addr = optarg; break;
+        case 'p': port = atoi(optarg); break;
+        case 'k': key = optarg; break;
+        case 'v': g_verbose = 1; break;
+        case 'w': g_wait_ms = atoi(optarg); break;
+        case 's': g_silence_ms = atoi(optarg); break;
+        default: usage();
+        }
+    }
+    if (optind >= argc || !port || !key)
+        usage();
+    if (sodium_init() < 0)
+        return 2;
+    load_key(key);
+    memset(&g_node, 0, sizeof g_node);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&g_node;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&g_node;
+    if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        g_node_len = sizeof *a4;
+        g_family = AF_INET;
+    } else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        g_node_len = sizeof *a6;
+        g_family = AF_INET6;
+    } else {
+        fprintf(stderr, "bad address %s\n", addr);
+        return 2;
+    }
+    const char *cmd = argv[optind];
+    int rc;
+    if (!strcmp(cmd, "announce"))
+        rc = cmd_announce();
+    else if (!strcmp(cmd, "route"))
+        rc = cmd_route();
+    else if (!strcmp(cmd, "announce-new"))
+        rc = cmd_announce_new();
+    else if (!strcmp(cmd, "blob-hold") && optind + 2 < argc)
+        rc = cmd_blob_hold(atoi(argv[optind + 1]), atoi(argv[optind + 2]));
+    else if (!strcmp(cmd, "ping-age") && optind + 2 < argc)
+        rc = cmd_ping_age(atoi(argv[optind + 1]), atoi(argv[optind + 2]));
+    else if (!strcmp(cmd, "relay"))
+        rc = cmd_relay();
+    else if (!strcmp(cmd, "path3"))
+        rc = cmd_path3();
+    else if (!strcmp(cmd, "sweep-extra") && optind + 4 < argc)
+        rc = cmd_sweep_extra(argv[optind + 1], atoi(argv[optind + 2]), atoi(argv[optind + 3]), atoi(argv[optind + 4]));
+    else if (!strcmp(cmd, "explore-new"))
+        rc = cmd_explore_new();
+    else if (!strcmp(cmd, "scan") && optind + 1 < argc)
+        rc = cmd_scan(argv[optind + 1]);
+    else
+        usage();
+    out("result=%s bad=%d", rc == 0 ? "ok" : "unexpected", g_bad);
+    return rc;
 }
