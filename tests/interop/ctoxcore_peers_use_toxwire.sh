@@ -10,8 +10,8 @@
 #     good nodes, and it answered Nodes requests,
 #   - two peers find each other through that network: friend request,
 #     friend connection over UDP, a message each way with read receipts.
-# toxwire does no onion routing yet, so the peers build their onion paths
-# through each other; toxwire's part is the DHT (Nodes/Ping) only.
+# The peers' onion paths go through toxwire and through each other
+# (ctoxcore_clients_use_toxwire_onion.sh tests toxwire as the only onion).
 #
 # Usage (as root; re-execs itself under tests/interop/netns-run):
 #   TOXWIRE=path/to/toxwire TOXCORE_PEER=path/to/toxcore_peer \
@@ -74,13 +74,10 @@ done
 check "toxwire lists each peer at its own 127.0.0.1 port${wrong:+ -- wrong:$wrong}" test -z "$wrong"
 
 tw_note "friends p1 <-> p2 (t=$(tw_elapsed)s)"
-# Usually 3 s, often ~10 s (request 7 s, connection 3 s); in 2 of ~40 runs
-# request 7 s then connection 26 s. With tox-bootstrapd in toxwire's place
-# it is always ~3 s. toxwire drops onion packets (no onion support yet)
-# while the peers still pick it as an onion hop, so some of their onion
-# paths and announces fail and are only retried after a timeout. The
-# budget covers request and connection together.
-tw_befriend p1 p2 45
+# Before toxwire relayed onion packets this took up to 33 s (paths through
+# toxwire failed and were retried after timeouts); now a few seconds, as
+# with tox-bootstrapd. The budget covers request and connection together.
+tw_befriend p1 p2 30
 
 tw_note "messages both ways (t=$(tw_elapsed)s)"
 tw_send_and_confirm p1 p2 normal "hello p2, via toxwire's DHT" "hello p2, via toxwire's DHT"
