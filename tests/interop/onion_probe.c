@@ -378,7 +378,8 @@ static size_t ann_build(uint8_t *pkt, const struct ann_req *r)
     memcpy(pkt + n, r->sender->pk, PK), n += PK;
     box(pkt + n, plain, pl, nonce, g_node_pk, r->sender->sk);
     n += pl + MAC;
-    memcpy(pkt + n, r->blob, r->blob_len), n += r->blob_len;
+    if (r->blob_len > 0) memcpy(pkt + n, r->blob, r->blob_len);
+    n += r->blob_len;
     if (r->trailing > 0) {
         randombytes_buf(pkt + n, (size_t)r->trailing);
         n += (size_t)r->trailing;
@@ -936,7 +937,8 @@ static size_t onion_plain(uint8_t *out_, const uint8_t next[IPP], const struct k
     memcpy(out_ + n, next, IPP), n += IPP;
     if (key)
         memcpy(out_ + n, key->pk, PK), n += PK;
-    memcpy(out_ + n, inner, inner_len), n += inner_len;
+    if (inner_len > 0) memcpy(out_ + n, inner, inner_len);
+    n += inner_len;
     return n;
 }
 
@@ -950,7 +952,8 @@ static size_t onion_packet(uint8_t *pkt, uint8_t kind, const uint8_t nonce[NONCE
     memcpy(pkt + n, sender->pk, PK), n += PK;
     box(pkt + n, plain, pl, nonce, g_node_pk, sender->sk);
     n += pl + MAC;
-    memcpy(pkt + n, tail, tail_len), n += tail_len;
+    if (tail_len > 0) memcpy(pkt + n, tail, tail_len); /* tail may be NULL */
+    n += tail_len;
     return n;
 }
 
@@ -982,8 +985,10 @@ static int send_back(int from, int at, uint8_t kind, const uint8_t *blob, size_t
     uint8_t pkt[MAXPKT];
     size_t n = 0;
     pkt[n++] = kind;
-    memcpy(pkt + n, blob, blob_len), n += blob_len;
-    memcpy(pkt + n, data, dl), n += dl;
+    if (blob_len > 0) memcpy(pkt + n, blob, blob_len);
+    n += blob_len;
+    if (dl > 0) memcpy(pkt + n, data, dl);
+    n += dl;
     drain(at);
     send_node(from, pkt, n);
     return recv1(at, buf, ms);
