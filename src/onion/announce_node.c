@@ -70,7 +70,10 @@ int tw_onion_handle_announce_request(tw_onion *o, const tw_addr *from, const uin
   tw_keycache_get(o->keys, &pk, now, shared);
   uint8_t plain[TW_ANNOUNCE_REQUEST_PLAIN_SIZE];
   int rc = tw_box_open(plain, cipher, TW_ANNOUNCE_REQUEST_PLAIN_SIZE + TW_MAC_SIZE, nonce, shared);
-  if (rc != TW_OK) return rc;
+  if (rc != TW_OK) {
+    tw_crypto_wipe(shared, sizeof shared);
+    return rc;
+  }
   tw_announce_request_plain req;
   tw_announce_request_plain_decode(&req, plain, sizeof plain);
   o->stats.announce_requests++;

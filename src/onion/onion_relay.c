@@ -85,15 +85,28 @@ static int open_request_layer(tw_onion *o, const tw_onion_request *req, uint8_t 
   return TW_OK;
 }
 
+static int forward_request(tw_onion *o, const tw_addr *from, uint64_t tcp_link,
+                           const tw_onion_request *req, const uint8_t *plain, size_t plain_len,
+                           const tw_addr *nextp);
+
 /* Request layers 0 and 1 forward [kind+1][nonce][rest][return]; layer 2
  * forwards [rest][return] to node D. tcp_link is used when from is NULL. */
 static int relay_request(tw_onion *o, const tw_addr *from, uint64_t tcp_link,
                          const tw_onion_request *req, tw_time_ms now) {
   uint8_t plain[TW_ONION_MAX_PACKET_SIZE];
-  size_t plain_len;
+  size_t plain_len = 0; /* set once the layer opened: all there is to wipe */
   tw_addr next;
   int rc = open_request_layer(o, req, plain, &plain_len, &next, now);
-  if (rc != TW_OK) return rc;
+  if (rc == TW_OK) rc = forward_request(o, from, tcp_link, req, plain, plain_len, &next);
+  tw_crypto_wipe(plain, plain_len);
+  return rc;
+}
+
+/* Sends what a peeled layer holds on to the next hop. */
+static int forward_request(tw_onion *o, const tw_addr *from, uint64_t tcp_link,
+                           const tw_onion_request *req, const uint8_t *plain, size_t plain_len,
+                           const tw_addr *nextp) {
+  tw_addr next = *nextp;
   const uint8_t *rest = plain + TW_ONION_IPPORT_SIZE;
   size_t rest_len = plain_len - TW_ONION_IPPORT_SIZE;
 
@@ -113,7 +126,6 @@ static int relay_request(tw_onion *o, const tw_addr *from, uint64_t tcp_link,
   if (!tw_writer_ok(&w)) return TW_E_LONG;
   tw_onion_send(o, &next, out, w.pos);
   o->stats.requests_relayed[layer]++;
-  tw_crypto_wipe(plain, plain_len);
   return TW_OK;
 }
 
