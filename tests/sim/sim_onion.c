@@ -4,10 +4,12 @@
  *   1. within --max-seconds of simulated time every client has received
  *      its friend's DHT key through the onion (a data to route packet
  *      through the friend's announce nodes), and the key is right;
- *   2. after a relay on one client's path is taken down, that path is
+ *   2. onion data other than the DHT key (kind 32, as friend requests are
+ *      sent) reaches every friend intact;
+ *   3. after a relay on one client's path is taken down, that path is
  *      detected as dead and replaced (no live path uses the dead node) and
  *      the client is still announced and still hears from its friend;
- *   3. (--determinism) the same seed gives the same trace hash twice, and
+ *   4. (--determinism) the same seed gives the same trace hash twice, and
  *      another seed a different one. */
 #include <getopt.h>
 #include <stdio.h>
@@ -43,6 +45,7 @@ typedef struct client {
   uint64_t dhtpk_onion_events;
   bool wrong_key;
   tw_time_ms announced_at;
+  int data_ok, data_bad; /* onion data (kind 32) from the friend */
 } client;
 
 typedef struct world {
@@ -65,8 +68,16 @@ static void on_event(void *ctx, const tw_onion_event *ev) {
   tw_time_ms t = ev->time + 1;
   if (ev->kind == TW_ONION_EV_ANNOUNCED && ev->stored_on > 0 && c->announced_at == 0)
     c->announced_at = t;
-  if (ev->kind != TW_ONION_EV_FRIEND_DHT_KEY) return;
   client *f = &w->clients[c->friend_client];
+  if (ev->kind == TW_ONION_EV_DATA) {
+    static const uint8_t want[] = {32, 'h', 'e', 'l', 'l', 'o'};
+    bool ok = tw_key_equal(&ev->peer, &f->self.pk) && ev->data_len == sizeof want &&
+              memcmp(ev->data, want, sizeof want) == 0;
+    if (ok) c->data_ok++;
+    else c->data_bad++;
+    return;
+  }
+  if (ev->kind != TW_ONION_EV_FRIEND_DHT_KEY) return;
   if (!tw_key_equal(&ev->peer, &f->self.pk) ||
       !tw_key_equal(&ev->dht_pk, &w->nodes[f->node].dht_pk)) {
     c->wrong_key = true;
@@ -387,6 +398,28 @@ int main(int argc, char **argv) {
   failures += announced != w.nclients;
   printf("# slowest client learned its friend's key at t=%.1f s; %d of %d also got it by the DHT route\n",
          worst, by_dht, w.nclients);
+  /* Other onion data (a friend request travels this way): every client
+   * sends [32]"hello" to its friend through the friend's announce nodes. */
+  static const uint8_t hello[] = {32, 'h', 'e', 'l', 'l', 'o'};
+  int sent = 0;
+  for (int i = 0; i < w.nclients; i++) {
+    client *cl = &w.clients[i];
+    int rc = tw_onion_send_data(tw_node_onion(w.nodes[cl->node].node),
+                                &w.clients[cl->friend_client].self.pk, hello, sizeof hello,
+                                tw_simnet_now(w.net));
+    sent += rc > 0;
+    tw_simnet_rearm(w.net, cl->node);
+  }
+  tw_simnet_run_until(w.net, tw_simnet_now(w.net) + 5000);
+  int got = 0, bad = 0;
+  for (int i = 0; i < w.nclients; i++) {
+    got += w.clients[i].data_ok > 0;
+    bad += w.clients[i].data_bad;
+  }
+  checks++;
+  printf("%s - onion data: %d of %d clients sent, %d received their friend's, %d wrong\n",
+         got == w.nclients && bad == 0 ? "ok" : "not ok", sent, w.nclients, got, bad);
+  failures += got != w.nclients || bad != 0;
   checks += 4;
   run_path_failure(&w, &failures);
   tw_simnet_stats ns = tw_simnet_get_stats(w.net);
