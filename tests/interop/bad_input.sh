@@ -207,4 +207,35 @@ check "  ...and does not answer Bootstrap Info, as tox-bootstrapd does not" \
     test "$(tw_udp_probe 127.0.0.1 34007 "f0$(printf '00%.0s' $(seq 77))" 1)" = "no answer"
 tw_stop nomotd
 
+# ---- onion packets from a stranger: junk of every onion kind and size
+tw_toxwire_start onion 34008
+junk=$(python3 - "${TW_PORT[onion]}" <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+kinds = [0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x8c, 0x8d, 0x8e]
+for k in kinds:
+    for n in (1, 2, 100, 227, 354, 531, 1400, 1401, 2000):
+        s.sendto(bytes([k]) + os.urandom(n - 1), ("127.0.0.1", int(sys.argv[1])))
+answers = 0
+try:
+    while True:
+        s.recvfrom(4096)
+        answers += 1
+except socket.timeout:
+    pass
+print("answers %d" % answers)
+PY
+)
+check "onion junk (12 kinds x 9 sizes): no answer to a stranger ($junk)" test "$junk" = "answers 0"
+sleep 1.2 # a status write
+check "  ...the node is still up and answers Bootstrap Info" tw_bootstrap_info 127.0.0.1 34008
+check "  ...nothing relayed for junk (onion_requests_relayed 0)" \
+    test "$(tw_status_value onion onion_requests_relayed)" = 0
+check "  ...drops counted by reason in the status file" \
+    grep -qE '^onion_dropped "(decryption failed|input too short|input too long)" [0-9]+$' "$(tw_status onion)"
+tw_note "$(grep '^onion_dropped' "$(tw_status onion)" | tr '\n' ';')"
+tw_stop onion
+check "  ...log has no error or sanitizer report" tw_log_clean onion
+
 tw_summary
