@@ -13,7 +13,7 @@ void tw_reqtab_init(tw_reqtab *t, tw_reqtab_slot *slots, uint32_t count, tw_time
 }
 
 uint64_t tw_reqtab_add(tw_reqtab *t, const tw_key *pk, const tw_addr *addr,
-                       uint32_t tag, tw_time_ms now, uint64_t random) {
+                       uint64_t tag, tw_time_ms now, uint64_t random) {
   uint32_t i = t->next++ & (t->count - 1);
   uint64_t mask = t->count - 1;
   uint64_t id = (random & ~mask) | i;
@@ -27,14 +27,23 @@ uint64_t tw_reqtab_add(tw_reqtab *t, const tw_key *pk, const tw_addr *addr,
   return id;
 }
 
-int tw_reqtab_take(tw_reqtab *t, uint64_t id, const tw_key *pk, const tw_addr *addr,
-                   tw_time_ms now, uint32_t *tag) {
-  if (id == 0) return TW_E_UNSOLICITED;
+const tw_reqtab_slot *tw_reqtab_peek(const tw_reqtab *t, uint64_t id, tw_time_ms now) {
+  if (id == 0) return NULL;
+  const tw_reqtab_slot *s = &t->slots[id & (t->count - 1)];
+  return s->id == id && now - s->sent <= t->ttl_ms ? s : NULL;
+}
+
+void tw_reqtab_drop(tw_reqtab *t, uint64_t id) {
   tw_reqtab_slot *s = &t->slots[id & (t->count - 1)];
-  if (s->id != id || now - s->sent > t->ttl_ms || !tw_key_equal(&s->pk, pk) ||
-      !tw_addr_equal(&s->addr, addr))
+  if (id != 0 && s->id == id) s->id = 0;
+}
+
+int tw_reqtab_take(tw_reqtab *t, uint64_t id, const tw_key *pk, const tw_addr *addr,
+                   tw_time_ms now, uint64_t *tag) {
+  const tw_reqtab_slot *s = tw_reqtab_peek(t, id, now);
+  if (s == NULL || !tw_key_equal(&s->pk, pk) || !tw_addr_equal(&s->addr, addr))
     return TW_E_UNSOLICITED;
-  s->id = 0;
   if (tag) *tag = s->tag;
+  tw_reqtab_drop(t, id);
   return TW_OK;
 }

@@ -205,17 +205,9 @@ static tw_onion_list *list_of(tw_onion_client *c, int32_t list) {
 
 static uint64_t sendback_add(tw_onion *o, const tw_node_info *node, int32_t list,
                              const tw_onion_path *p, tw_time_ms now) {
-  tw_onion_client *c = o->client;
-  uint32_t slot = c->sendback_next++ % TW_ONION_SENDBACK_SLOTS;
-  tw_onion_sendback *s = &c->sendback[slot];
-  s->id = (tw_random_u64(&o->env) << 9) | slot;
-  if (s->id == 0) s->id = TW_ONION_SENDBACK_SLOTS; /* still slot 0 */
-  s->node_pk = node->pk;
-  s->node_addr = node->addr;
-  s->list = list;
-  s->path_id = p->id;
-  s->sent = now;
-  return s->id;
+  uint64_t tag = (uint64_t)(uint32_t)list << 32 | p->id;
+  return tw_reqtab_add(&o->client->sendback, &node->pk, &node->addr, tag, now,
+                       tw_random_u64(&o->env));
 }
 
 /* Sends an announce request to node (ping_id NULL: zeroes) for our own key
@@ -309,23 +301,26 @@ int tw_onion_handle_announce_response(tw_onion *o, const tw_addr *from, const ui
   size_t clen;
   const uint8_t *cipher = tw_read_rest(&r, &clen);
 
-  tw_onion_sendback *s = &c->sendback[id % TW_ONION_SENDBACK_SLOTS];
-  if (id == 0 || s->id != id || now - s->sent > TW_ONION_SENDBACK_TTL_MS) return TW_E_UNSOLICITED;
-  tw_onion_path *p = find_path(c, s->path_id);
+  const tw_reqtab_slot *s = tw_reqtab_peek(&c->sendback, id, now);
+  if (s == NULL) return TW_E_UNSOLICITED;
+  int32_t list = (int32_t)(uint32_t)(s->tag >> 32);
+  uint32_t path_id = (uint32_t)s->tag;
+  tw_onion_path *p = find_path(c, path_id);
   if (p != NULL && !tw_addr_equal(&p->hop[0].addr, from)) return TW_E_UNSOLICITED;
-  tw_onion_list *l = list_of(c, s->list);
+  tw_onion_list *l = list_of(c, list);
   if (l == NULL) return TW_E_UNSOLICITED;
-  const tw_keypair *kp = s->list == LIST_SELF ? &c->self : &c->friends[s->list].search_keys;
+  const tw_keypair *kp = list == LIST_SELF ? &c->self : &c->friends[list].search_keys;
 
   uint8_t shared[TW_SHARED_KEY_SIZE], plain[TW_ANNOUNCE_RESPONSE_PLAIN_MAX];
-  tw_shared_key_compute(shared, &s->node_pk, kp->sk);
+  tw_shared_key_compute(shared, &s->pk, kp->sk);
   int rc = tw_box_open(plain, cipher, clen, nonce, shared);
   tw_crypto_wipe(shared, sizeof shared);
   if (rc != TW_OK) return rc;
   tw_announce_response_plain resp;
   rc = tw_announce_response_plain_decode(&resp, plain, clen - TW_MAC_SIZE);
   if (rc != TW_OK) return rc;
-  s->id = 0; /* answered: a replay is unsolicited */
+  tw_node_info node = {.pk = s->pk, .addr = s->addr};
+  tw_reqtab_drop(&c->sendback, id); /* answered: a replay is unsolicited */
   o->stats.client_announce_responses++;
   c->last_response = now;
   if (p != NULL) {
@@ -334,8 +329,6 @@ int tw_onion_handle_announce_response(tw_onion *o, const tw_addr *from, const ui
     p->unanswered = 0;
   }
 
-  tw_node_info node = {.pk = s->node_pk, .addr = s->node_addr};
-  int32_t list = s->list;
   tw_onion_node *e = list_add(l, &node, now);
   if (e != NULL) {
     bool fresh_id = resp.is_stored != TW_ANNOUNCE_FOUND &&
@@ -343,7 +336,7 @@ int tw_onion_handle_announce_response(tw_onion *o, const tw_addr *from, const ui
     e->is_stored = resp.is_stored;
     e->last_response = now;
     e->unanswered = 0;
-    e->path_id = s->path_id;
+    e->path_id = path_id;
     if (resp.is_stored == TW_ANNOUNCE_FOUND)
       memcpy(e->data_pk.bytes, resp.ping_or_key, TW_PUBLIC_KEY_SIZE);
     else
@@ -581,6 +574,7 @@ tw_onion_client *tw_onion_client_new(tw_onion *o, tw_time_ms now) {
   c->announce.max = TW_ONION_ANNOUNCE_NODES;
   c->started = now;
   c->deadline = now;
+  tw_reqtab_init(&c->sendback, c->sendback_slots, TW_ONION_SENDBACK_SLOTS, TW_ONION_SENDBACK_TTL_MS);
   return c;
 }
 

@@ -4,6 +4,7 @@
 #define TW_ONION_INTERNAL_H
 
 #include "core/crypto.h"
+#include "core/reqtab.h"
 #include "onion/onion_wire.h"
 #include "toxwire/onion.h"
 
@@ -67,15 +68,6 @@ typedef struct tw_onion_friend {
   tw_time_ms dhtpk_onion_sent, dhtpk_dht_sent;
 } tw_onion_friend;
 
-typedef struct tw_onion_sendback {
-  uint64_t id; /* 0: free */
-  tw_key node_pk;
-  tw_addr node_addr;
-  int32_t list; /* -1: our announce list; else a friend index */
-  uint32_t path_id;
-  tw_time_ms sent;
-} tw_onion_sendback;
-
 typedef struct tw_onion_recent {
   tw_key pk;
   int32_t list;
@@ -92,8 +84,10 @@ typedef struct tw_onion_client {
   uint32_t stored_on;
   tw_onion_friend *friends;
   size_t nfriends;
-  tw_onion_sendback sendback[TW_ONION_SENDBACK_SLOTS];
-  uint32_t sendback_next;
+  /* Announce requests in flight, named by their sendback data: the node
+   * asked, and as tag the list (high 32 bits) and the path (low 32). */
+  tw_reqtab sendback;
+  tw_reqtab_slot sendback_slots[TW_ONION_SENDBACK_SLOTS];
   tw_onion_recent recent[TW_ONION_RECENT_PINGS];
   uint32_t recent_next;
   uint64_t no_replay;

@@ -42,7 +42,7 @@ static void test_accepted_once(void **state) {
   fixture *f = *state;
   uint64_t id = tw_reqtab_add(&f->t, &f->pk, &f->addr, 77, 1000, 0x123456789abcdef0ULL);
   assert_true(id != 0);
-  uint32_t tag = 0;
+  uint64_t tag = 0;
   assert_int_equal(tw_reqtab_take(&f->t, id, &f->pk, &f->addr, 1001, &tag), TW_OK);
   assert_int_equal(tag, 77);
   assert_int_equal(tw_reqtab_take(&f->t, id, &f->pk, &f->addr, 1002, &tag), TW_E_UNSOLICITED);
@@ -98,7 +98,7 @@ static void test_overwritten_slot(void **state) {
   /* The ring wrapped: the first request's slot now holds the ninth. */
   assert_int_equal(tw_reqtab_take(&f->t, first, &f->pk, &f->addr, 1, NULL), TW_E_UNSOLICITED);
   for (int i = 0; i < SLOTS; i++) {
-    uint32_t tag = 0;
+    uint64_t tag = 0;
     assert_int_equal(tw_reqtab_take(&f->t, ids[i], &f->pk, &f->addr, 1, &tag), TW_OK);
     assert_int_equal(tag, 100 + i);
   }
