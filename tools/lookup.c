@@ -103,7 +103,6 @@ int tw_cmd_lookup(int argc, char **argv) {
       {"ipv4-only", no_argument, 0, O_V4},        {"timeout", required_argument, 0, O_TIMEOUT},
       {"stay", no_argument, 0, O_STAY},           {"log-level", required_argument, 0, O_LEVEL},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
-  static const char *const levels[] = {"trace", "debug", "info", "warn", "error"};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -150,16 +149,12 @@ int tw_cmd_lookup(int argc, char **argv) {
       }
       break;
     case O_STAY: l.stay = true; break;
-    case O_LEVEL: {
-      int i = 0;
-      while (i < 5 && strcmp(optarg, levels[i]) != 0) i++;
-      if (i == 5) {
+    case O_LEVEL:
+      if (tw_log_level_parse(optarg, &level) != 0) {
         fprintf(stderr, "toxwire lookup: --log-level '%s': use trace, debug, info, warn or error\n", optarg);
         return 2;
       }
-      level = (tw_log_level)i;
       break;
-    }
     case O_HELP: fputs(USAGE_LOOKUP, stdout); return 0;
     default: fputs(USAGE_LOOKUP, stderr); return 2;
     }

@@ -1,6 +1,7 @@
 #include "stderr_log.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 static void log_line(void *ctx, tw_log_level level, const char *module, const char *fmt,
@@ -16,6 +17,16 @@ static void log_line(void *ctx, tw_log_level level, const char *module, const ch
   vsnprintf(msg, sizeof msg, fmt, ap);
   fprintf(stderr, "%s.%03ldZ %-5s %s: %s\n", when, ts.tv_nsec / 1000000L,
           tw_log_level_name(level), module, msg);
+}
+
+int tw_log_level_parse(const char *s, tw_log_level *out) {
+  static const char *const names[] = {"trace", "debug", "info", "warn", "error"};
+  for (int i = 0; i < 5; i++)
+    if (strcmp(s, names[i]) == 0) {
+      *out = (tw_log_level)i;
+      return 0;
+    }
+  return -1;
 }
 
 tw_logger tw_stderr_logger(tw_log_level level) {

@@ -112,16 +112,6 @@ static void info(tw_logger *lg, tw_log_level lvl, const char *fmt, ...) {
   va_end(ap);
 }
 
-static int parse_level(const char *s, tw_log_level *out) {
-  static const char *const names[] = {"trace", "debug", "info", "warn", "error"};
-  for (int i = 0; i < 5; i++)
-    if (strcmp(s, names[i]) == 0) {
-      *out = (tw_log_level)i;
-      return 0;
-    }
-  return -1;
-}
-
 /* ---- toxwire id ---- */
 
 static int cmd_id(int argc, char **argv) {
@@ -316,7 +306,7 @@ static int cmd_bootstrap(int argc, char **argv) {
   optind = 1;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    if (c == O_LEVEL && parse_level(optarg, &o.level) != 0) {
+    if (c == O_LEVEL && tw_log_level_parse(optarg, &o.level) != 0) {
       fprintf(stderr, "toxwire bootstrap: --log-level must be trace, debug, info, warn or error\n");
       return 2;
     }
