@@ -8,11 +8,18 @@
 #ifndef TW_TESTS_FUZZ_COMMON_H
 #define TW_TESTS_FUZZ_COMMON_H
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/crypto.h"
+#include "toxwire/error.h"
+#include "toxwire/log.h"
 #include "toxwire/types.h"
 
 static const uint8_t FUZZ_CAPTURE_SK[TW_SECRET_KEY_SIZE] = {
@@ -25,6 +32,44 @@ static inline tw_keypair fuzz_capture_keypair(void) {
   memcpy(kp.sk, FUZZ_CAPTURE_SK, sizeof kp.sk);
   tw_public_key_from_secret(&kp.pk, kp.sk);
   return kp;
+}
+
+/* The capture key pair, with libsodium initialised on first use. */
+static inline const tw_keypair *fuzz_me(void) {
+  static tw_keypair me;
+  static int init;
+  if (!init) {
+    if (tw_crypto_init() != TW_OK) abort();
+    me = fuzz_capture_keypair();
+    init = 1;
+  }
+  return &me;
+}
+
+/* True for TW_OK and every TW_E_* code. */
+static inline bool fuzz_known_error(int e) { return e <= 0 && e > TW_E__LAST; }
+
+/* A tw_logger callback that formats each line (so formatting runs on what
+ * the fuzzer sends) and throws it away. */
+static inline void fuzz_discard_log(void *ctx, tw_log_level level, const char *module,
+                                    const char *fmt, va_list ap) {
+  (void)ctx;
+  (void)level;
+  (void)module;
+  char line[512];
+  vsnprintf(line, sizeof line, fmt, ap);
+}
+
+/* Writes one seed file DIR/NAME (TW_FUZZ_WRITE_SEEDS modes); exits on error. */
+static inline void fuzz_write_seed(const char *dir, const char *name, const uint8_t *p, size_t n) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  if (f == NULL || fwrite(p, 1, n, f) != n) {
+    fprintf(stderr, "%s: %s\n", path, strerror(errno));
+    exit(1);
+  }
+  fclose(f);
 }
 
 typedef struct fuzz_rng {

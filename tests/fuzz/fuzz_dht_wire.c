@@ -17,12 +17,11 @@
 #include "fuzz_common.h"
 #include "toxwire/error.h"
 
-static int known_error(int e) { return e <= 0 && e > TW_E__LAST; }
 
 static void ping(const uint8_t *in, size_t len) {
   tw_ping_payload p;
   int e = tw_ping_payload_decode(&p, in, len);
-  FUZZ_CHECK(known_error(e));
+  FUZZ_CHECK(fuzz_known_error(e));
   if (e != TW_OK) return;
   FUZZ_CHECK(len == TW_PING_PLAIN_SIZE);
   FUZZ_CHECK(p.flag == TW_PING_FLAG_REQUEST || p.flag == TW_PING_FLAG_RESPONSE);
@@ -34,7 +33,7 @@ static void ping(const uint8_t *in, size_t len) {
 static void nodes_request(const uint8_t *in, size_t len) {
   tw_nodes_request_payload p;
   int e = tw_nodes_request_payload_decode(&p, in, len);
-  FUZZ_CHECK(known_error(e));
+  FUZZ_CHECK(fuzz_known_error(e));
   if (e != TW_OK) return;
   uint8_t out[TW_NODES_REQUEST_PLAIN_SIZE];
   FUZZ_CHECK(tw_nodes_request_payload_encode(out, &p) == TW_NODES_REQUEST_PLAIN_SIZE);
@@ -44,7 +43,7 @@ static void nodes_request(const uint8_t *in, size_t len) {
 static void nodes_response(const uint8_t *in, size_t len) {
   tw_nodes_response_payload p;
   int e = tw_nodes_response_payload_decode(&p, in, len);
-  FUZZ_CHECK(known_error(e));
+  FUZZ_CHECK(fuzz_known_error(e));
   if (e != TW_OK) return;
   FUZZ_CHECK(p.count <= TW_NODES_MAX);
   uint8_t out[TW_NODES_RESPONSE_PLAIN_MAX];
@@ -81,7 +80,7 @@ static void node_infos(const uint8_t *in, size_t len) {
 static void lan_discovery(const uint8_t *in, size_t len) {
   tw_key k;
   int e = tw_lan_discovery_decode(&k, in, len);
-  FUZZ_CHECK(known_error(e));
+  FUZZ_CHECK(fuzz_known_error(e));
   if (e != TW_OK) return;
   uint8_t out[TW_LAN_DISCOVERY_SIZE];
   FUZZ_CHECK(tw_lan_discovery_encode(out, &k) == TW_LAN_DISCOVERY_SIZE);
@@ -93,7 +92,7 @@ static void bootstrap_info(const uint8_t *in, size_t len) {
   const uint8_t *motd;
   size_t motd_len;
   int e = tw_bootstrap_info_response_decode(&version, &motd, &motd_len, in, len);
-  FUZZ_CHECK(known_error(e));
+  FUZZ_CHECK(fuzz_known_error(e));
   if (e != TW_OK) return;
   FUZZ_CHECK(motd_len <= TW_MOTD_MAX);
   FUZZ_CHECK(motd_len == 0 || (motd >= in && motd + motd_len <= in + len));
@@ -103,16 +102,10 @@ static void bootstrap_info(const uint8_t *in, size_t len) {
 }
 
 static void header_and_box(const uint8_t *in, size_t len) {
-  static int init;
-  static tw_keypair me;
-  if (!init) {
-    if (tw_crypto_init() != TW_OK) abort();
-    me = fuzz_capture_keypair();
-    init = 1;
-  }
+  const tw_keypair me = *fuzz_me();
   tw_dht_header h;
   int e = tw_dht_header_parse(&h, in, len);
-  FUZZ_CHECK(known_error(e));
+  FUZZ_CHECK(fuzz_known_error(e));
   if (e != TW_OK) return;
   FUZZ_CHECK(h.kind == in[0]);
   FUZZ_CHECK(memcmp(h.sender.bytes, in + 1, TW_PUBLIC_KEY_SIZE) == 0);

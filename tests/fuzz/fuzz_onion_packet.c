@@ -141,15 +141,6 @@ static void on_event(void *ctx, const tw_onion_event *ev) {
   }
 }
 
-static void on_log(void *ctx, tw_log_level level, const char *module, const char *fmt,
-                   va_list ap) {
-  (void)ctx;
-  (void)level;
-  (void)module;
-  char line[512];
-  vsnprintf(line, sizeof line, fmt, ap);
-}
-
 static void init_once(void) {
   static int done;
   if (done) return;
@@ -340,7 +331,7 @@ static void check_stats(tw_node *n, tw_time_ms now) {
 static void setup(ctx *c, fuzz_rng *r) {
   memset(c, 0, sizeof *c);
   tw_env env = {.random_bytes = fuzz_rng_fill, .random_ctx = r};
-  env.log = (tw_logger){.fn = on_log, .level = TW_LOG_TRACE};
+  env.log = (tw_logger){.fn = fuzz_discard_log, .level = TW_LOG_TRACE};
   tw_node_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.dht.keys = g_me;
@@ -560,17 +551,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 /* ---- seeds ---- */
 
-static void write_seed(const char *dir, const char *name, const uint8_t *p, size_t n) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "wb");
-  if (f == NULL || fwrite(p, 1, n, f) != n) {
-    fprintf(stderr, "%s: %s\n", path, strerror(errno));
-    exit(1);
-  }
-  fclose(f);
-}
-
 static void write_seeds(const char *dir) {
   init_once();
   mkdir(dir, 0755);
@@ -584,16 +564,16 @@ static void write_seeds(const char *dir) {
   n = 1 + put_ipport(s + 1, &g_peer_addr[1]);
   memset(s + n, 0x21, 32 + 16 + 19 + 60);
   n += 32 + 16 + 19 + 60;
-  write_seed(dir, "sealed-80", s, n);
+  fuzz_write_seed(dir, "sealed-80", s, n);
   s[0] = 1;
-  write_seed(dir, "sealed-81", s, n);
+  fuzz_write_seed(dir, "sealed-81", s, n);
   /* mode 2: a layer for C delivering an announce request to D */
   s[0] = 2;
   n = 1 + put_ipport(s + 1, &g_peer_addr[3]);
   s[n] = 0x83;
   memset(s + n + 1, 0x22, 176);
   n += 177;
-  write_seed(dir, "sealed-82", s, n);
+  fuzz_write_seed(dir, "sealed-82", s, n);
   /* mode 3: announce with and without a valid ping id, both forms */
   for (int flags = 0; flags < 8; flags += 1) {
     if (flags != 0 && flags != 5 && flags != 7 && flags != 4) continue;
@@ -606,12 +586,12 @@ static void write_seeds(const char *dir) {
     tw_announce_request_plain_encode(s + 2, &ar);
     char name[32];
     snprintf(name, sizeof name, "sealed-83-%d", flags);
-    write_seed(dir, name, s, 2 + TW_ANNOUNCE_REQUEST_PLAIN_SIZE);
+    fuzz_write_seed(dir, name, s, 2 + TW_ANNOUNCE_REQUEST_PLAIN_SIZE);
   }
   /* mode 4: data to route for the stored key */
   s[0] = 4;
   memset(s + 1, 0x44, 24 + 32 + 16 + 40 + SPEC_RET3);
-  write_seed(dir, "sealed-85", s, 1 + 24 + 32 + 16 + 40 + SPEC_RET3);
+  fuzz_write_seed(dir, "sealed-85", s, 1 + 24 + 32 + 16 + 40 + SPEC_RET3);
   /* modes 5-7: responses down our own return paths */
   for (int m = 5; m <= 7; m++) {
     s[0] = (uint8_t)m;
@@ -619,7 +599,7 @@ static void write_seeds(const char *dir) {
     memset(s + 2, 0x55, 100);
     char name[32];
     snprintf(name, sizeof name, "sealed-%x", 0x8c + m - 5);
-    write_seed(dir, name, s, 102);
+    fuzz_write_seed(dir, name, s, 102);
   }
   /* mode 8: an announce response with nodes */
   tw_announce_response_plain ap;
@@ -633,10 +613,10 @@ static void write_seeds(const char *dir) {
   }
   s[0] = 8;
   int m = tw_announce_response_plain_encode(s + 1, sizeof s - 1, &ap);
-  write_seed(dir, "sealed-84", s, 1 + (size_t)m);
+  fuzz_write_seed(dir, "sealed-84", s, 1 + (size_t)m);
   ap.is_stored = 1;
   s[1] = 1;
-  write_seed(dir, "sealed-84-found", s, 1 + (size_t)m);
+  fuzz_write_seed(dir, "sealed-84-found", s, 1 + (size_t)m);
   /* mode 9 and 10: a DHT public key packet by onion and by DHT; a friend
    * request by onion */
   tw_dhtpk dp;
@@ -651,15 +631,15 @@ static void write_seeds(const char *dir) {
   dp.nodes[1].addr = g_peer_addr[2];
   s[0] = 9;
   m = tw_dhtpk_encode(s + 1, sizeof s - 1, &dp);
-  write_seed(dir, "sealed-86-dhtpk", s, 1 + (size_t)m);
+  fuzz_write_seed(dir, "sealed-86-dhtpk", s, 1 + (size_t)m);
   s[0] = 10;
-  write_seed(dir, "sealed-dht-dhtpk", s, 1 + (size_t)m);
+  fuzz_write_seed(dir, "sealed-dht-dhtpk", s, 1 + (size_t)m);
   s[0] = 9;
   s[1] = 0x20;
   memset(s + 2, 0x46, 60);
-  write_seed(dir, "sealed-86-friend-request", s, 62);
+  fuzz_write_seed(dir, "sealed-86-friend-request", s, 62);
   /* raw: our client's own first onion packet */
-  if (c.client_pkt_len) write_seed(dir, "raw-80-client", c.client_pkt, c.client_pkt_len);
+  if (c.client_pkt_len) fuzz_write_seed(dir, "raw-80-client", c.client_pkt, c.client_pkt_len);
   tw_node_free(c.node);
 }
 

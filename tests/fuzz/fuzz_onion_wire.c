@@ -22,14 +22,13 @@
 #include "fuzz_common.h"
 #include "toxwire/error.h"
 
-static int known_error(int e) { return e <= 0 && e > TW_E__LAST; }
 
 static void ipport(const uint8_t *in, size_t len) {
   tw_reader r = tw_reader_init(in, len);
   uint8_t fam = 0, raw[18];
   tw_addr a;
   int e = tw_onion_ipport_read_any(&r, &fam, &a, raw);
-  FUZZ_CHECK(known_error(e));
+  FUZZ_CHECK(fuzz_known_error(e));
   tw_reader r2 = tw_reader_init(in, len);
   tw_addr b;
   int e2 = tw_onion_ipport_read(&r2, &b);
@@ -64,16 +63,10 @@ static void ipport(const uint8_t *in, size_t len) {
 }
 
 static void request(const uint8_t *in, size_t len) {
-  static int init;
-  static tw_keypair me;
-  if (!init) {
-    if (tw_crypto_init() != TW_OK) abort();
-    me = fuzz_capture_keypair();
-    init = 1;
-  }
+  const tw_keypair me = *fuzz_me();
   tw_onion_request req;
   int e = tw_onion_request_parse(&req, in, len);
-  FUZZ_CHECK(known_error(e));
+  FUZZ_CHECK(fuzz_known_error(e));
   if (e != TW_OK) return;
   FUZZ_CHECK(len <= TW_ONION_MAX_PACKET_SIZE);
   FUZZ_CHECK(req.kind == in[0] && req.kind >= 0x80 && req.kind <= 0x82);
@@ -103,7 +96,7 @@ static void request(const uint8_t *in, size_t len) {
 static void response(const uint8_t *in, size_t len) {
   tw_onion_response resp;
   int e = tw_onion_response_parse(&resp, in, len);
-  FUZZ_CHECK(known_error(e));
+  FUZZ_CHECK(fuzz_known_error(e));
   if (e != TW_OK) return;
   FUZZ_CHECK(len <= TW_ONION_MAX_PACKET_SIZE);
   FUZZ_CHECK(resp.kind == in[0] && resp.kind >= 0x8c && resp.kind <= 0x8e);
@@ -116,7 +109,7 @@ static void response(const uint8_t *in, size_t len) {
 static void announce_request(const uint8_t *in, size_t len) {
   tw_announce_request_plain p;
   int e = tw_announce_request_plain_decode(&p, in, len);
-  FUZZ_CHECK(known_error(e));
+  FUZZ_CHECK(fuzz_known_error(e));
   if (e != TW_OK) return;
   FUZZ_CHECK(len == TW_ANNOUNCE_REQUEST_PLAIN_SIZE);
   uint8_t out[TW_ANNOUNCE_REQUEST_PLAIN_SIZE];
@@ -127,7 +120,7 @@ static void announce_request(const uint8_t *in, size_t len) {
 static void announce_response(const uint8_t *in, size_t len) {
   tw_announce_response_plain p;
   int e = tw_announce_response_plain_decode(&p, in, len);
-  FUZZ_CHECK(known_error(e));
+  FUZZ_CHECK(fuzz_known_error(e));
   if (e != TW_OK) return;
   FUZZ_CHECK(p.is_stored <= 2 && p.count <= 4);
   FUZZ_CHECK(len <= TW_ANNOUNCE_RESPONSE_PLAIN_MAX);
@@ -141,7 +134,7 @@ static void announce_response(const uint8_t *in, size_t len) {
 static void dhtpk(const uint8_t *in, size_t len) {
   tw_dhtpk p;
   int e = tw_dhtpk_decode(&p, in, len);
-  FUZZ_CHECK(known_error(e));
+  FUZZ_CHECK(fuzz_known_error(e));
   if (e != TW_OK) return;
   FUZZ_CHECK(in[0] == TW_DHTPK_KIND && p.count <= 4);
   FUZZ_CHECK(len >= TW_DHTPK_MIN && len <= TW_DHTPK_MAX);
@@ -173,17 +166,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 /* ---- seeds ---- */
 
-static void write_seed(const char *dir, const char *name, const uint8_t *p, size_t n) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "wb");
-  if (f == NULL || fwrite(p, 1, n, f) != n) {
-    fprintf(stderr, "%s: %s\n", path, strerror(errno));
-    exit(1);
-  }
-  fclose(f);
-}
-
 static tw_node_info seed_node(int i, bool v6, bool tcp) {
   tw_node_info n;
   memset(&n, 0, sizeof n);
@@ -206,14 +188,14 @@ static void write_seeds(const char *dir) {
   tw_addr a6 = {.family = TW_AF_INET6, .ip = {0x20, 0x01, 0x0d, 0xb8, [15] = 1}, .port = 443};
   w = tw_writer_init(b, sizeof b);
   tw_onion_ipport_write(&w, &a4);
-  write_seed(dir, "ipport-4", b, w.pos);
+  fuzz_write_seed(dir, "ipport-4", b, w.pos);
   w = tw_writer_init(b, sizeof b);
   tw_onion_ipport_write(&w, &a6);
-  write_seed(dir, "ipport-6", b, w.pos);
+  fuzz_write_seed(dir, "ipport-6", b, w.pos);
   memset(b, 0, 19);
   b[0] = TW_ONION_FAMILY_TCP;
   b[8] = 7;
-  write_seed(dir, "ipport-tcp", b, 19);
+  fuzz_write_seed(dir, "ipport-tcp", b, 19);
 
   /* A layer 0x80 sealed to the capture key, naming B: request() opens it. */
   tw_keypair me = fuzz_capture_keypair(), temp;
@@ -236,7 +218,7 @@ static void write_seeds(const char *dir) {
     memset(b + 57 + pl + 16, 0xee, ret);
     char name[32];
     snprintf(name, sizeof name, "request-%02x", kinds[k]);
-    write_seed(dir, name, b, 57 + pl + 16 + ret);
+    fuzz_write_seed(dir, name, b, 57 + pl + 16 + ret);
   }
   const uint8_t rkinds[3] = {0x8c, 0x8d, 0x8e};
   for (int k = 0; k < 3; k++) {
@@ -247,12 +229,12 @@ static void write_seeds(const char *dir) {
     memset(b + 2 + ret, 0x17, 80);
     char name[32];
     snprintf(name, sizeof name, "response-%02x", rkinds[k]);
-    write_seed(dir, name, b, 2 + ret + 80);
+    fuzz_write_seed(dir, name, b, 2 + ret + 80);
   }
   tw_announce_request_plain ar;
   memset(&ar, 0x61, sizeof ar);
   tw_announce_request_plain_encode(b, &ar);
-  write_seed(dir, "announce-request", b, TW_ANNOUNCE_REQUEST_PLAIN_SIZE);
+  fuzz_write_seed(dir, "announce-request", b, TW_ANNOUNCE_REQUEST_PLAIN_SIZE);
   tw_announce_response_plain ap;
   memset(&ap, 0, sizeof ap);
   ap.is_stored = 2;
@@ -260,11 +242,11 @@ static void write_seeds(const char *dir) {
   ap.count = 4;
   for (int i = 0; i < 4; i++) ap.nodes[i] = seed_node(i, i & 1, i == 3);
   int n = tw_announce_response_plain_encode(b, sizeof b, &ap);
-  write_seed(dir, "announce-response-4", b, (size_t)n);
+  fuzz_write_seed(dir, "announce-response-4", b, (size_t)n);
   ap.is_stored = 0;
   ap.count = 0;
   n = tw_announce_response_plain_encode(b, sizeof b, &ap);
-  write_seed(dir, "announce-response-0", b, (size_t)n);
+  fuzz_write_seed(dir, "announce-response-0", b, (size_t)n);
   tw_dhtpk dp;
   memset(&dp, 0, sizeof dp);
   dp.no_replay = 0x0000018c12345678ULL;
@@ -272,7 +254,7 @@ static void write_seeds(const char *dir) {
   dp.count = 3;
   for (int i = 0; i < 3; i++) dp.nodes[i] = seed_node(i, i == 2, i == 0);
   n = tw_dhtpk_encode(b, sizeof b, &dp);
-  write_seed(dir, "dhtpk-3", b, (size_t)n);
+  fuzz_write_seed(dir, "dhtpk-3", b, (size_t)n);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
