@@ -113,22 +113,15 @@ int tw_onion_handle_announce_request(tw_onion *o, const tw_addr *from, const uin
   resp.count = (uint8_t)tw_dht_closest(o->cfg.dht, &req.search, resp.nodes, 4,
                                        tw_addr_is_lan(from), now);
 
-  uint8_t rplain[TW_ANNOUNCE_RESPONSE_PLAIN_MAX + 1];
+  bool new_form = pkt[0] == TW_PACKET_ANNOUNCE_REQUEST_NEW;
+  resp.count_byte = new_form; /* observed from c-toxcore 0.2.18; spec/onion.md */
+  uint8_t rplain[TW_ANNOUNCE_RESPONSE_NEW_PLAIN_MAX];
   int plen = tw_announce_response_plain_encode(rplain, sizeof rplain, &resp);
   if (plen < 0) return plen;
   uint8_t out[1 + TW_ONION_RETURN_3 + TW_ANNOUNCE_RESPONSE_MAX + 1];
   tw_writer w = tw_writer_init(out, sizeof out);
   tw_write_u8(&w, TW_PACKET_ONION_RESPONSE_3);
   tw_write_bytes(&w, ret, TW_ONION_RETURN_3);
-  bool new_form = pkt[0] == TW_PACKET_ANNOUNCE_REQUEST_NEW;
-  if (new_form) {
-    /* The newer form's reply carries a node count byte after the id
-     * (observed from c-toxcore 0.2.18; spec/onion.md). */
-    memmove(rplain + TW_ANNOUNCE_RESPONSE_PLAIN_MIN + 1, rplain + TW_ANNOUNCE_RESPONSE_PLAIN_MIN,
-            (size_t)plen - TW_ANNOUNCE_RESPONSE_PLAIN_MIN);
-    rplain[TW_ANNOUNCE_RESPONSE_PLAIN_MIN] = resp.count;
-    plen++;
-  }
   tw_write_u8(&w, new_form ? TW_PACKET_ANNOUNCE_RESPONSE_NEW : TW_PACKET_ANNOUNCE_RESPONSE);
   tw_write_bytes(&w, req.sendback, TW_ANNOUNCE_SENDBACK_SIZE);
   uint8_t *rnonce = tw_write_span(&w, TW_NONCE_SIZE);

@@ -127,6 +127,7 @@ int tw_announce_response_plain_encode(uint8_t *out, size_t cap,
   tw_writer w = tw_writer_init(out, cap);
   tw_write_u8(&w, p->is_stored);
   tw_write_bytes(&w, p->ping_or_key, TW_ONION_PING_ID_SIZE);
+  if (p->count_byte) tw_write_u8(&w, p->count);
   for (int i = 0; i < p->count; i++) {
     int rc = tw_node_info_pack(&w, &p->nodes[i]);
     if (rc != TW_OK) return rc;
@@ -149,6 +150,7 @@ int tw_announce_response_plain_decode(tw_announce_response_plain *p, const uint8
                                       size_t len) {
   if (len < TW_ANNOUNCE_RESPONSE_PLAIN_MIN) return TW_E_SHORT;
   p->is_stored = in[0];
+  p->count_byte = false;
   memcpy(p->ping_or_key, in + 1, TW_ONION_PING_ID_SIZE);
   if (p->is_stored > TW_ANNOUNCE_STORED) return TW_E_FORMAT;
   tw_reader r = tw_reader_init(in + TW_ANNOUNCE_RESPONSE_PLAIN_MIN, len - TW_ANNOUNCE_RESPONSE_PLAIN_MIN);

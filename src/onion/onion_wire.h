@@ -48,6 +48,7 @@
  * data pk, up to 4 packed nodes)] */
 #define TW_ANNOUNCE_RESPONSE_PLAIN_MIN (1 + TW_ONION_PING_ID_SIZE)
 #define TW_ANNOUNCE_RESPONSE_PLAIN_MAX (TW_ANNOUNCE_RESPONSE_PLAIN_MIN + 4 * 51)
+#define TW_ANNOUNCE_RESPONSE_NEW_PLAIN_MAX (TW_ANNOUNCE_RESPONSE_PLAIN_MAX + 1)
 #define TW_ANNOUNCE_RESPONSE_MIN                                                    \
   (1 + TW_ANNOUNCE_SENDBACK_SIZE + TW_NONCE_SIZE + TW_ANNOUNCE_RESPONSE_PLAIN_MIN + TW_MAC_SIZE)
 #define TW_ANNOUNCE_RESPONSE_MAX (TW_ANNOUNCE_RESPONSE_MIN + 4 * 51)
@@ -132,9 +133,12 @@ typedef struct tw_announce_response_plain {
   uint8_t ping_or_key[TW_ONION_PING_ID_SIZE];
   uint8_t count;
   tw_node_info nodes[4];
+  /* The newer form (0x88) has a node count byte before the nodes. */
+  bool count_byte;
 } tw_announce_response_plain;
 
-/* Returns the encoded length or a negative error. */
+/* Returns the encoded length or a negative error. The decoder reads the
+ * spec's form (0x84) only; count_byte is for encoding 0x88. */
 int tw_announce_response_plain_encode(uint8_t *out, size_t cap,
                                       const tw_announce_response_plain *p);
 /* TW_E_FORMAT for is_stored > 2, TW_E_COUNT for more than 4 nodes,
