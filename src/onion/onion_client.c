@@ -61,6 +61,10 @@ static void expire_paths(tw_onion *o, int set, tw_time_ms now) {
   for (int i = 0; i < TW_ONION_PATHS_PER_SET; i++) {
     if (paths[i].id != 0 && path_is_dead(&paths[i], now)) {
       if (paths[i].unanswered) o->stats.paths_timed_out++;
+      tw_log(&o->env.log, TW_LOG_DEBUG, tw_onion_log_module,
+             "path %u (%s) dropped after %u unanswered requests, age %llu s", paths[i].id,
+             set ? "search" : "announce", paths[i].unanswered,
+             (unsigned long long)((now - paths[i].created) / 1000));
       tw_crypto_wipe(&paths[i], sizeof paths[i]);
     }
   }
@@ -280,6 +284,8 @@ static void update_stored_on(tw_onion *o, tw_time_ms now) {
   for (int i = 0; i < c->announce.count; i++) n += c->announce.n[i].is_stored == TW_ANNOUNCE_STORED;
   if ((n == 0) != (c->stored_on == 0)) {
     c->announced_at = n ? now : 0;
+    tw_log(&o->env.log, TW_LOG_INFO, tw_onion_log_module,
+           n ? "announced: stored on %u announce nodes" : "no longer announced (%u nodes)", n);
     if (o->cfg.on_event) {
       tw_onion_event ev = {.kind = TW_ONION_EV_ANNOUNCED, .time = now, .stored_on = n};
       ev.peer = c->self.pk;

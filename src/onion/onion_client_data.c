@@ -3,6 +3,7 @@
  * spec/onion.md, "Onion data" and "DHT public key packet". */
 #include <string.h>
 
+#include "core/log.h"
 #include "onion/onion_internal.h"
 
 /* [0x85][friend pk][nonce][temp pk][box_temp(our pk, box_long(data))] to
@@ -146,6 +147,12 @@ int tw_onion_handle_dhtpk(tw_onion *o, const tw_key *sender, const uint8_t *pkt,
   f->dht_pk = p.dht_pk;
   f->dht_pk_known = true;
   f->last_seen = now;
+  if (changed && tw_log_wants(&o->env.log, TW_LOG_INFO)) {
+    char a[TW_KEY_HEXLEN], b[TW_KEY_HEXLEN];
+    tw_log(&o->env.log, TW_LOG_INFO, tw_onion_log_module, "friend %s: DHT key %s (by %s)",
+           tw_key_to_hex(sender, a), tw_key_to_hex(&p.dht_pk, b),
+           route == TW_ONION_ROUTE_ONION ? "onion" : "DHT");
+  }
   if (route == TW_ONION_ROUTE_ONION) o->stats.dhtpk_received_onion++;
   else o->stats.dhtpk_received_dht++;
   if (o->cfg.on_event) {

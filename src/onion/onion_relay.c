@@ -4,7 +4,6 @@
  * spec/onion.md, "Relaying". */
 #include <string.h>
 
-#include "core/log.h"
 #include "onion/onion_internal.h"
 
 /* What node C may deliver to node D, and node A back to the client: only
