@@ -40,12 +40,19 @@ typedef void tw_dht_send_fn(void *ctx, const tw_addr *to, const uint8_t *pkt, si
 typedef void tw_dht_request_fn(void *ctx, const tw_key *sender, const tw_addr *from,
                                const uint8_t *plain, size_t len, tw_time_ms now);
 
+/* A searched key answered us itself, from addr (first time, or a new
+ * address). */
+typedef void tw_dht_search_found_fn(void *ctx, const tw_key *key, const tw_addr *addr,
+                                    tw_time_ms now);
+
 typedef struct tw_dht_config {
   tw_keypair keys;
   tw_dht_send_fn *send;
   void *send_ctx;
   tw_dht_request_fn *on_dht_request; /* optional */
   void *request_ctx;
+  tw_dht_search_found_fn *on_search_found; /* optional */
+  void *search_ctx;
   bool lan_discovery;
   bool bootstrap_info; /* answer Bootstrap Info requests */
   uint32_t version;    /* sent in the Bootstrap Info response */

@@ -59,6 +59,9 @@ tw_time_ms tw_io_now(const tw_io *io);
 /* Calls fn every interval_ms (for status lines); 0 disables. */
 void tw_io_set_periodic(tw_io *io, tw_time_ms interval_ms, void (*fn)(void *ctx, tw_time_ms now),
                         void *ctx);
+/* Calls fn whenever fd is readable (a command stream such as stdin); one
+ * descriptor at a time, fd < 0 stops watching. */
+int tw_io_watch_fd(tw_io *io, int fd, void (*fn)(void *ctx, int fd, tw_time_ms now), void *ctx);
 /* Runs until tw_io_stop, SIGINT or SIGTERM. Returns the signal number that
  * stopped it, or 0. */
 int tw_io_run(tw_io *io);

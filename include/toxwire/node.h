@@ -5,7 +5,9 @@
 #define TOXWIRE_NODE_H
 
 #include "dht.h"
+#include "friend_conn.h"
 #include "io.h"
+#include "netcrypto.h"
 #include "onion.h"
 
 #ifdef __cplusplus
@@ -25,6 +27,10 @@ typedef struct tw_node_config {
   tw_keypair self_keys;   /* long-term keys (onion_client) */
   tw_onion_event_fn *on_onion_event;
   void *event_ctx;
+  /* Friend connections (net_crypto sessions); needs onion_client. */
+  bool friends;
+  tw_fconn_event_fn *on_fconn_event;
+  void *fconn_ctx;
 } tw_node_config;
 
 tw_node *tw_node_new(const tw_node_config *cfg, const tw_env *env, tw_time_ms now);
@@ -32,6 +38,8 @@ void tw_node_free(tw_node *n);
 
 tw_dht *tw_node_dht(tw_node *n);
 tw_onion *tw_node_onion(tw_node *n);
+tw_nc *tw_node_nc(tw_node *n);       /* NULL without cfg.friends */
+tw_fconn *tw_node_fconn(tw_node *n); /* NULL without cfg.friends */
 
 int tw_node_handle_packet(tw_node *n, const tw_addr *from, const uint8_t *pkt, size_t len,
                           tw_time_ms now);

@@ -101,11 +101,15 @@ void tw_dht_add_to_state(tw_dht *d, const tw_key *pk, const tw_addr *from, tw_ti
   for (size_t i = 0; i < d->nsearch; i++) {
     tw_dht_search *s = &d->searches[i];
     if (tw_key_equal(&s->key, pk)) {
-      if (!s->found || !tw_addr_equal(&s->found_addr, from))
-        tw_log(&d->env.log, TW_LOG_DEBUG, tw_dht_log_module, "search found its node");
+      bool news = !s->found || !tw_addr_equal(&s->found_addr, from);
       s->found = true;
       s->found_addr = *from;
       s->found_at = now;
+      if (news) {
+        tw_log(&d->env.log, TW_LOG_DEBUG, tw_dht_log_module, "search found its node");
+        if (d->cfg.on_search_found != NULL)
+          d->cfg.on_search_found(d->cfg.search_ctx, pk, from, now);
+      }
       tw_dht_note_deadline(d, now + TW_DHT_CHECK_INTERVAL_MS);
       continue;
     }

@@ -43,6 +43,10 @@ struct tw_io {
   void (*periodic_fn)(void *, tw_time_ms);
   void *periodic_ctx;
 
+  struct event *fd_ev; /* one watched descriptor (a command stream) */
+  void (*fd_fn)(void *, int, tw_time_ms);
+  void *fd_ctx;
+
   out_slot out[BATCH];
   size_t nout;
   uint8_t in[BATCH][MAX_DATAGRAM];
@@ -282,6 +286,26 @@ static void on_periodic(evutil_socket_t fd, short what, void *arg) {
   after_event(io);
 }
 
+static void on_fd(evutil_socket_t fd, short what, void *arg) {
+  tw_io *io = arg;
+  io->stats.wakeups++;
+  if (io->fd_fn) io->fd_fn(io->fd_ctx, (int)fd, tw_io_now(io));
+  after_event(io);
+}
+
+int tw_io_watch_fd(tw_io *io, int fd, void (*fn)(void *ctx, int fd, tw_time_ms now), void *ctx) {
+  if (io->fd_ev) {
+    event_free(io->fd_ev);
+    io->fd_ev = NULL;
+  }
+  io->fd_fn = fn;
+  io->fd_ctx = ctx;
+  if (fd < 0 || fn == NULL) return TW_OK;
+  io->fd_ev = event_new(io->base, fd, EV_READ | EV_PERSIST, on_fd, io);
+  if (io->fd_ev == NULL || event_add(io->fd_ev, NULL) != 0) return TW_E_IO;
+  return TW_OK;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
   tw_io *io = arg;
   io->stats.wakeups++;
@@ -318,6 +342,7 @@ void tw_io_free(tw_io *io) {
   if (io->sigint_ev) event_free(io->sigint_ev);
   if (io->sigterm_ev) event_free(io->sigterm_ev);
   if (io->periodic_ev) event_free(io->periodic_ev);
+  if (io->fd_ev) event_free(io->fd_ev);
   if (io->fd >= 0) close(io->fd);
   sodium_memzero(io->rnd, sizeof io->rnd);
   event_base_free(io->base);

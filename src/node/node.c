@@ -7,7 +7,27 @@
 struct tw_node {
   tw_dht *dht;
   tw_onion *onion;
+  tw_nc *nc;       /* with cfg.friends */
+  tw_fconn *fconn; /* with cfg.friends */
+  tw_onion_event_fn *on_onion_event;
+  void *event_ctx;
 };
+
+static void on_onion_event(void *ctx, const tw_onion_event *ev) {
+  tw_node *n = ctx;
+  if (n->fconn != NULL) tw_fconn_handle_onion_event(n->fconn, ev);
+  if (n->on_onion_event != NULL) n->on_onion_event(n->event_ctx, ev);
+}
+
+static void on_nc_event(void *ctx, const tw_nc_event *ev) {
+  tw_node *n = ctx;
+  if (n->fconn != NULL) tw_fconn_handle_nc_event(n->fconn, ev);
+}
+
+static void on_search_found(void *ctx, const tw_key *key, const tw_addr *addr, tw_time_ms now) {
+  tw_node *n = ctx;
+  if (n->fconn != NULL) tw_fconn_handle_search_found(n->fconn, key, addr, now);
+}
 
 static void on_dht_request(void *ctx, const tw_key *sender, const tw_addr *from,
                            const uint8_t *plain, size_t len, tw_time_ms now) {
@@ -21,6 +41,11 @@ tw_node *tw_node_new(const tw_node_config *cfg, const tw_env *env, tw_time_ms no
   tw_dht_config dc = cfg->dht;
   dc.on_dht_request = on_dht_request;
   dc.request_ctx = n;
+  dc.on_search_found = on_search_found;
+  dc.search_ctx = n;
+  n->on_onion_event = cfg->on_onion_event;
+  n->event_ctx = cfg->event_ctx;
+  bool friends = cfg->friends && cfg->onion_client;
   n->dht = tw_dht_new(&dc, env, now);
   if (n->dht == NULL) goto fail;
   if (cfg->onion_relay || cfg->announce_store || cfg->onion_client) {
@@ -34,11 +59,27 @@ tw_node *tw_node_new(const tw_node_config *cfg, const tw_env *env, tw_time_ms no
         .announce_entries = cfg->announce_entries,
         .client = cfg->onion_client,
         .self_keys = cfg->self_keys,
-        .on_event = cfg->on_onion_event,
-        .event_ctx = cfg->event_ctx,
+        .on_event = on_onion_event,
+        .event_ctx = n,
     };
     n->onion = tw_onion_new(&oc, env, now);
     if (n->onion == NULL) goto fail;
+  }
+  if (friends) {
+    tw_nc_config nc = {
+        .self_keys = cfg->self_keys,
+        .dht_keys = cfg->dht.keys,
+        .send = cfg->dht.send,
+        .send_ctx = cfg->dht.send_ctx,
+        .on_event = on_nc_event,
+        .event_ctx = n,
+    };
+    n->nc = tw_nc_new(&nc, env, now);
+    if (n->nc == NULL) goto fail;
+    tw_fconn_config fcc = {.dht = n->dht, .onion = n->onion, .nc = n->nc,
+                           .on_event = cfg->on_fconn_event, .event_ctx = cfg->fconn_ctx};
+    n->fconn = tw_fconn_new(&fcc, env, now);
+    if (n->fconn == NULL) goto fail;
   }
   return n;
 fail:
@@ -48,6 +89,8 @@ fail:
 
 void tw_node_free(tw_node *n) {
   if (n == NULL) return;
+  tw_fconn_free(n->fconn);
+  tw_nc_free(n->nc);
   tw_onion_free(n->onion);
   tw_dht_free(n->dht);
   free(n);
@@ -55,6 +98,8 @@ void tw_node_free(tw_node *n) {
 
 tw_dht *tw_node_dht(tw_node *n) { return n->dht; }
 tw_onion *tw_node_onion(tw_node *n) { return n->onion; }
+tw_nc *tw_node_nc(tw_node *n) { return n->nc; }
+tw_fconn *tw_node_fconn(tw_node *n) { return n->fconn; }
 
 int tw_node_handle_packet(tw_node *n, const tw_addr *from, const uint8_t *pkt, size_t len,
                           tw_time_ms now) {
@@ -62,12 +107,18 @@ int tw_node_handle_packet(tw_node *n, const tw_addr *from, const uint8_t *pkt, s
     if (n->onion == NULL) return TW_E_DISABLED;
     return tw_onion_handle_packet(n->onion, from, pkt, len, now);
   }
+  if (len > 0 && tw_nc_handles_kind(pkt[0])) {
+    if (n->nc == NULL) return TW_E_DISABLED;
+    return tw_nc_handle_packet(n->nc, from, pkt, len, now);
+  }
   return tw_dht_handle_packet(n->dht, from, pkt, len, now);
 }
 
 void tw_node_on_timer(tw_node *n, tw_time_ms now) {
   if (now >= tw_dht_next_deadline(n->dht)) tw_dht_on_timer(n->dht, now);
   if (n->onion != NULL && now >= tw_onion_next_deadline(n->onion)) tw_onion_on_timer(n->onion, now);
+  if (n->nc != NULL && now >= tw_nc_next_deadline(n->nc)) tw_nc_on_timer(n->nc, now);
+  if (n->fconn != NULL && now >= tw_fconn_next_deadline(n->fconn)) tw_fconn_on_timer(n->fconn, now);
 }
 
 tw_time_ms tw_node_next_deadline(tw_node *n) {
@@ -75,6 +126,12 @@ tw_time_ms tw_node_next_deadline(tw_node *n) {
   if (n->onion != NULL) {
     tw_time_ms o = tw_onion_next_deadline(n->onion);
     if (o < t) t = o;
+  }
+  if (n->nc != NULL) {
+    tw_time_ms c = tw_nc_next_deadline(n->nc);
+    if (c < t) t = c;
+    c = tw_fconn_next_deadline(n->fconn);
+    if (c < t) t = c;
   }
   return t;
 }
