@@ -357,8 +357,12 @@ static int try_bind(tw_io *io, int family, const char *ip, uint16_t port, int *e
   }
   int one = 1, zero = 0, buf = SOCKET_BUFFER_BYTES;
   setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  /* The FORCE forms pass the system's cap when we may (root); a burst of
+   * a fast session otherwise overflows the default ~200 KB. */
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
   struct sockaddr_storage ss = {0};
   socklen_t sl;
   if (family == AF_INET6) {

@@ -283,7 +283,10 @@ static tw_time_ms friend_deadline(const fc_friend *f) {
     tw_time_ms t = f->last_recv + TW_FCONN_ALIVE_TIMEOUT_MS;
     if (a < d) d = a;
     if (t < d) d = t;
-  } else if (f->dht_known) {
+  } else if (f->dht_known && f->state == TW_FCONN_ACQUIRING_IP_ADDRESS) {
+    /* Only where on_timer acts on it: a stale key found mid-handshake
+     * would be a deadline in the past that nothing clears (a busy loop);
+     * it is acted on once the attempt ends in AcquiringIPAddress. */
     tw_time_ms s = f->dht_at + TW_FCONN_DHT_KEY_FRESH_MS;
     if (s < d) d = s;
   }

@@ -21,6 +21,7 @@ typedef struct nc_slot {
   uint16_t len;
   bool acked;           /* sender: confirmed by a packet request */
   bool resend;          /* sender: queued for resending */
+  bool counted;         /* sender: counted in in_flight */
   uint8_t sends;        /* sender: times sent */
   tw_time_ms sent_at;   /* sender: last sent; 0: never */
 } nc_slot;
@@ -69,7 +70,7 @@ typedef struct nc_conn {
   uint32_t ssthresh;
   uint32_t grow_acc;       /* packets confirmed toward the next window step */
   uint32_t recovery_point; /* losses below this belong to the last backoff */
-  uint32_t in_flight;      /* sent, unacked, not queued for resend */
+  uint32_t in_flight;      /* sent and, as far as we know, still on its way */
   uint32_t srtt_ms, rttvar_ms, min_rtt_ms;
   tw_time_ms last_progress;  /* send.start last advanced (or first send) */
   tw_time_ms ack_due;        /* TW_NEVER: no packet request owed */

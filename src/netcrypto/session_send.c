@@ -53,8 +53,11 @@ static void send_slot(tw_nc *nc, nc_conn *c, uint32_t number, tw_time_ms now) {
   if (s->sends > 0) c->stats.packets_resent++;
   if (s->sends < UINT8_MAX) s->sends++;
   s->sent_at = now;
-  c->in_flight++;
-  if (c->in_flight == 1 && c->last_progress < now) c->last_progress = now;
+  if (!s->counted) {
+    s->counted = true;
+    c->in_flight++;
+  }
+  if (c->send.start + 1 == c->next_new && c->last_progress < now) c->last_progress = now;
 }
 
 /* Sends what the window allows: resends first, then new packets. */
@@ -137,12 +140,26 @@ static void grow_window(nc_conn *c, uint32_t acked) {
   if (c->window > TW_NC_BUFFER_PACKETS) c->window = TW_NC_BUFFER_PACKETS;
 }
 
+/* Takes a packet out of the in-flight count (arrived, lost or assumed
+ * arrived). */
+static void uncount(nc_conn *c, nc_slot *s) {
+  if (s->counted) {
+    s->counted = false;
+    c->in_flight--;
+  }
+}
+
+static void mark_resend(nc_conn *c, nc_slot *s) {
+  if (s->resend) return;
+  s->resend = true;
+  c->resend_pending++;
+  uncount(c, s);
+}
+
 /* One packet confirmed: frees it and settles the window's accounting. */
 static void settle(tw_nc *nc, nc_conn *c, nc_slot *s) {
-  if (s->resend)
-    c->resend_pending--;
-  else if (s->sent_at != 0 && c->in_flight > 0)
-    c->in_flight--;
+  if (s->resend) c->resend_pending--;
+  uncount(c, s);
   tw_nc_buf_put(nc, s->data);
   *s = (nc_slot){.acked = true};
 }
@@ -206,10 +223,18 @@ void tw_nc_handle_packet_request(tw_nc *nc, nc_conn *c, uint32_t buffer_start,
     /* A packet sent less than a round trip (and some reordering) ago may
      * still be on its way: the next request will say. */
     if (now - s->sent_at < reorder_window(c)) continue;
-    s->resend = true;
-    c->resend_pending++;
-    if (c->in_flight > 0) c->in_flight--;
+    mark_resend(c, s);
     if (r - c->recovery_point < 0x80000000u) loss = true;
+  }
+  /* Packets past the last one asked for cannot be named by a request. Those
+   * sent a round trip ago have most likely arrived; they leave the count
+   * (their data stays until confirmed: a lost tail is resent on timeout). */
+  tw_time_ms old_enough = now - reorder_window(c);
+  for (uint32_t n = prev; n != c->next_new; n++) {
+    nc_slot *s = tw_nc_ring_at(&c->send, n);
+    if (s->data == NULL || !s->counted) continue;
+    if (s->sent_at > old_enough) break;
+    uncount(c, s);
   }
   if (loss) {
     c->window = c->window / 2 > TW_NC_MIN_WINDOW ? c->window / 2 : TW_NC_MIN_WINDOW;
@@ -237,7 +262,7 @@ tw_time_ms tw_nc_send_deadline(const nc_conn *c) {
     tw_time_ms h = c->last_request_sent + hole_interval(c);
     if (h < d) d = h;
   }
-  if (c->in_flight > 0) {
+  if (c->send.start != c->next_new) {
     tw_time_ms r = c->last_progress + rto(c);
     if (r < d) d = r;
   }
@@ -251,21 +276,28 @@ void tw_nc_send_timers(tw_nc *nc, nc_conn *c, tw_time_ms now) {
     tw_nc_send_packet_request(nc, c, now);
     if (c->gen != gen) return;
   }
-  if (c->in_flight > 0 && c->last_progress + rto(c) <= now) {
+  if (c->send.start != c->next_new && c->last_progress + rto(c) <= now) {
     /* Nothing confirmed for a while: the oldest packet (or the tail) was
      * lost with nobody to ask for it. */
-    for (uint32_t n = c->send.start; n != c->next_new; n++) {
-      nc_slot *s = tw_nc_ring_at(&c->send, n);
-      if (s->data == NULL || s->resend) continue;
-      s->resend = true;
-      c->resend_pending++;
-      if (c->in_flight > 0) c->in_flight--;
-      break;
-    }
     c->window = c->window / 2 > TW_NC_MIN_WINDOW ? c->window / 2 : TW_NC_MIN_WINDOW;
     c->ssthresh = c->window;
     c->recovery_point = c->next_new;
     c->last_progress = now;
-    tw_nc_flush(nc, c, now);
+    /* Our packet request carries our next number, so the peer learns what
+     * it lacks at the tail and asks for all of it; the oldest unconfirmed
+     * packet goes now, whatever the window says. */
+    tw_nc_send_packet_request(nc, c, now);
+    if (c->gen != gen) return;
+    for (uint32_t n = c->send.start; n != c->next_new; n++) {
+      nc_slot *s = tw_nc_ring_at(&c->send, n);
+      if (s->data == NULL) continue;
+      if (s->resend) {
+        s->resend = false;
+        c->resend_pending--;
+      }
+      send_slot(nc, c, n, now);
+      break;
+    }
+    if (c->gen == gen) tw_nc_flush(nc, c, now);
   }
 }
