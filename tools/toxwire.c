@@ -14,6 +14,7 @@
 #include "core/crypto.h"
 #include "keys_file.h"
 #include "lookup.h"
+#include "node_cmd.h"
 #include "stderr_log.h"
 #include "toxwire/dht.h"
 #include "toxwire/io.h"
@@ -32,6 +33,7 @@ static const char USAGE[] =
     "  bootstrap  run a DHT bootstrap node and onion relay until SIGINT or SIGTERM\n"
     "  lookup     announce a long-term key through the onion and learn friends'\n"
     "             DHT keys\n"
+    "  node       run a full node with friends: requests, messages, names, files\n"
     "  help       show this text, or `toxwire help COMMAND` for a command's options\n"
     "\n"
     "toxwire " TOXWIRE_VERSION " - a clean-room implementation of the Tox protocol.\n";
@@ -452,6 +454,7 @@ int main(int argc, char **argv) {
     if (argc > 2 && strcmp(argv[2], "id") == 0) fputs(USAGE_ID, stdout);
     else if (argc > 2 && strcmp(argv[2], "bootstrap") == 0) fputs(USAGE_BOOTSTRAP, stdout);
     else if (argc > 2 && strcmp(argv[2], "lookup") == 0) return tw_cmd_lookup(2, (char *[]){"lookup", "--help", NULL});
+    else if (argc > 2 && strcmp(argv[2], "node") == 0) return tw_cmd_node(2, (char *[]){"node", "--help", NULL});
     else fputs(USAGE, stdout);
     return 0;
   }
@@ -462,6 +465,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "id") == 0) return cmd_id(argc - 1, argv + 1);
   if (strcmp(cmd, "bootstrap") == 0) return cmd_bootstrap(argc - 1, argv + 1);
   if (strcmp(cmd, "lookup") == 0) return tw_cmd_lookup(argc - 1, argv + 1);
+  if (strcmp(cmd, "node") == 0) return tw_cmd_node(argc - 1, argv + 1);
   fprintf(stderr, "toxwire: unknown command '%s'\n\n%s", cmd, USAGE);
   return 2;
 }

@@ -7,6 +7,7 @@
 #include "dht.h"
 #include "friend_conn.h"
 #include "io.h"
+#include "messenger.h"
 #include "netcrypto.h"
 #include "onion.h"
 
@@ -27,10 +28,13 @@ typedef struct tw_node_config {
   tw_keypair self_keys;   /* long-term keys (onion_client) */
   tw_onion_event_fn *on_onion_event;
   void *event_ctx;
-  /* Friend connections (net_crypto sessions); needs onion_client. */
+  /* Friends: connections (net_crypto sessions) and the messenger on top;
+   * needs onion_client. msgr gives our nospam, name, status and the
+   * application's event callback; the node fills in the key and transport. */
   bool friends;
-  tw_fconn_event_fn *on_fconn_event;
+  tw_fconn_event_fn *on_fconn_event; /* optional: each friend's progress */
   void *fconn_ctx;
+  tw_msgr_config msgr;
 } tw_node_config;
 
 tw_node *tw_node_new(const tw_node_config *cfg, const tw_env *env, tw_time_ms now);
@@ -40,6 +44,7 @@ tw_dht *tw_node_dht(tw_node *n);
 tw_onion *tw_node_onion(tw_node *n);
 tw_nc *tw_node_nc(tw_node *n);       /* NULL without cfg.friends */
 tw_fconn *tw_node_fconn(tw_node *n); /* NULL without cfg.friends */
+tw_msgr *tw_node_msgr(tw_node *n);   /* NULL without cfg.friends */
 
 int tw_node_handle_packet(tw_node *n, const tw_addr *from, const uint8_t *pkt, size_t len,
                           tw_time_ms now);

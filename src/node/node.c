@@ -9,13 +9,65 @@ struct tw_node {
   tw_onion *onion;
   tw_nc *nc;       /* with cfg.friends */
   tw_fconn *fconn; /* with cfg.friends */
+  tw_msgr *msgr;   /* with cfg.friends */
   tw_onion_event_fn *on_onion_event;
   void *event_ctx;
+  tw_fconn_event_fn *on_fconn_event;
+  void *fconn_ctx;
 };
+
+/* ---- the messenger's transport: friend connections and the onion ---- */
+
+static int t_friend_add(void *ctx, const tw_key *pk, uint32_t *conn, tw_time_ms now) {
+  return tw_fconn_add(((tw_node *)ctx)->fconn, pk, conn, now);
+}
+static int t_friend_remove(void *ctx, uint32_t conn, tw_time_ms now) {
+  return tw_fconn_remove(((tw_node *)ctx)->fconn, conn, now);
+}
+static int t_send_lossless(void *ctx, uint32_t conn, const uint8_t *d, size_t len, uint32_t *num,
+                           tw_time_ms now) {
+  return tw_fconn_send_lossless(((tw_node *)ctx)->fconn, conn, d, len, num, now);
+}
+static int t_send_lossy(void *ctx, uint32_t conn, const uint8_t *d, size_t len, tw_time_ms now) {
+  return tw_fconn_send_lossy(((tw_node *)ctx)->fconn, conn, d, len, now);
+}
+static bool t_delivered(void *ctx, uint32_t conn, uint32_t num) {
+  return tw_fconn_delivered(((tw_node *)ctx)->fconn, conn, num);
+}
+static uint32_t t_send_space(void *ctx, uint32_t conn) {
+  return tw_fconn_send_space(((tw_node *)ctx)->fconn, conn);
+}
+static int t_send_onion_data(void *ctx, const tw_key *to, const uint8_t *d, size_t len,
+                             tw_time_ms now) {
+  return tw_onion_send_data(((tw_node *)ctx)->onion, to, d, len, now);
+}
+
+static void on_fconn_event(void *ctx, const tw_fconn_event *ev) {
+  tw_node *n = ctx;
+  if (n->on_fconn_event != NULL) n->on_fconn_event(n->fconn_ctx, ev);
+  if (n->msgr == NULL) return;
+  switch (ev->kind) {
+  case TW_FCONN_EV_STATE:
+    if (ev->state == TW_FCONN_ESTABLISHED)
+      tw_msgr_handle_connection(n->msgr, ev->friend_id, true, ev->time);
+    else if (ev->old_state == TW_FCONN_ESTABLISHED)
+      tw_msgr_handle_connection(n->msgr, ev->friend_id, false, ev->time);
+    break;
+  case TW_FCONN_EV_LOSSLESS:
+    tw_msgr_handle_lossless(n->msgr, ev->friend_id, ev->data, ev->len, ev->time);
+    break;
+  case TW_FCONN_EV_LOSSY:
+    tw_msgr_handle_lossy(n->msgr, ev->friend_id, ev->data, ev->len, ev->time);
+    break;
+  case TW_FCONN_EV_ACKED: tw_msgr_handle_acked(n->msgr, ev->friend_id, ev->time); break;
+  }
+}
 
 static void on_onion_event(void *ctx, const tw_onion_event *ev) {
   tw_node *n = ctx;
   if (n->fconn != NULL) tw_fconn_handle_onion_event(n->fconn, ev);
+  if (n->msgr != NULL && ev->kind == TW_ONION_EV_DATA)
+    tw_msgr_handle_onion_data(n->msgr, &ev->peer, ev->data, ev->data_len, ev->time);
   if (n->on_onion_event != NULL) n->on_onion_event(n->event_ctx, ev);
 }
 
@@ -45,6 +97,8 @@ tw_node *tw_node_new(const tw_node_config *cfg, const tw_env *env, tw_time_ms no
   dc.search_ctx = n;
   n->on_onion_event = cfg->on_onion_event;
   n->event_ctx = cfg->event_ctx;
+  n->on_fconn_event = cfg->on_fconn_event;
+  n->fconn_ctx = cfg->fconn_ctx;
   bool friends = cfg->friends && cfg->onion_client;
   n->dht = tw_dht_new(&dc, env, now);
   if (n->dht == NULL) goto fail;
@@ -77,9 +131,16 @@ tw_node *tw_node_new(const tw_node_config *cfg, const tw_env *env, tw_time_ms no
     n->nc = tw_nc_new(&nc, env, now);
     if (n->nc == NULL) goto fail;
     tw_fconn_config fcc = {.dht = n->dht, .onion = n->onion, .nc = n->nc,
-                           .on_event = cfg->on_fconn_event, .event_ctx = cfg->fconn_ctx};
+                           .on_event = on_fconn_event, .event_ctx = n};
     n->fconn = tw_fconn_new(&fcc, env, now);
     if (n->fconn == NULL) goto fail;
+    tw_msgr_config mc = cfg->msgr;
+    mc.self_pk = cfg->self_keys.pk;
+    mc.transport = (tw_msgr_transport){n, t_friend_add, t_friend_remove, t_send_lossless,
+                                       t_send_lossy, t_delivered, t_send_space,
+                                       t_send_onion_data};
+    n->msgr = tw_msgr_new(&mc, env);
+    if (n->msgr == NULL) goto fail;
   }
   return n;
 fail:
@@ -89,6 +150,7 @@ fail:
 
 void tw_node_free(tw_node *n) {
   if (n == NULL) return;
+  tw_msgr_free(n->msgr);
   tw_fconn_free(n->fconn);
   tw_nc_free(n->nc);
   tw_onion_free(n->onion);
@@ -100,6 +162,7 @@ tw_dht *tw_node_dht(tw_node *n) { return n->dht; }
 tw_onion *tw_node_onion(tw_node *n) { return n->onion; }
 tw_nc *tw_node_nc(tw_node *n) { return n->nc; }
 tw_fconn *tw_node_fconn(tw_node *n) { return n->fconn; }
+tw_msgr *tw_node_msgr(tw_node *n) { return n->msgr; }
 
 int tw_node_handle_packet(tw_node *n, const tw_addr *from, const uint8_t *pkt, size_t len,
                           tw_time_ms now) {
@@ -119,6 +182,7 @@ void tw_node_on_timer(tw_node *n, tw_time_ms now) {
   if (n->onion != NULL && now >= tw_onion_next_deadline(n->onion)) tw_onion_on_timer(n->onion, now);
   if (n->nc != NULL && now >= tw_nc_next_deadline(n->nc)) tw_nc_on_timer(n->nc, now);
   if (n->fconn != NULL && now >= tw_fconn_next_deadline(n->fconn)) tw_fconn_on_timer(n->fconn, now);
+  if (n->msgr != NULL && now >= tw_msgr_next_deadline(n->msgr)) tw_msgr_on_timer(n->msgr, now);
 }
 
 tw_time_ms tw_node_next_deadline(tw_node *n) {
@@ -131,6 +195,8 @@ tw_time_ms tw_node_next_deadline(tw_node *n) {
     tw_time_ms c = tw_nc_next_deadline(n->nc);
     if (c < t) t = c;
     c = tw_fconn_next_deadline(n->fconn);
+    if (c < t) t = c;
+    c = tw_msgr_next_deadline(n->msgr);
     if (c < t) t = c;
   }
   return t;

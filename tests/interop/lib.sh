@@ -341,28 +341,48 @@ tw_peer_bin() {
     TW_PEER_BIN=$TW_TMP/toxcore_peer
 }
 
-# tw_peer_start NAME [toxcore_peer options...]
-# Starts a peer whose stdin is a FIFO we hold open read-write (so the peer
-# never sees EOF and opening never blocks), waits for its ready line and
-# sets TW_TOXID[NAME], TW_KEY[NAME] (DHT key) and TW_PORT[NAME].
-tw_peer_start() {
-    local name=$1; shift
+# tw_fifo_start NAME WHAT BIN [ARGS...]: starts BIN with its stdin a FIFO
+# we hold open read-write (so it never sees EOF and opening never blocks),
+# waits for its "ready TOXID DHTKEY PORT" line and sets TW_TOXID[NAME],
+# TW_KEY[NAME] (DHT key) and TW_PORT[NAME]. Commands go in with
+# tw_peer_send. WHAT names the program in errors.
+tw_fifo_start() {
+    local name=$1 what=$2 bin=$3; shift 3
     local fifo fd line
-    tw_peer_bin
-    [ -z "${TW_PID[$name]+x}" ] || tw_die "tw_peer_start: name '$name' already used"
+    [ -z "${TW_PID[$name]+x}" ] || tw_die "tw_fifo_start: name '$name' already used"
     fifo=$TW_TMP/$name.in
+    rm -f "$fifo"
     mkfifo "$fifo"
     exec {fd}<>"$fifo"
     TW_FD[$name]=$fd
-    "$TW_PEER_BIN" "$@" <"$fifo" >"$(tw_log "$name")" 2>&1 &
+    "$bin" "$@" <"$fifo" >"$(tw_log "$name")" 2>&1 &
     TW_PID[$name]=$!
     TW_NAMES+=("$name")
-    line=$(wait_for_line "$(tw_log "$name")" '^ready ' 10) || tw_die "toxcore_peer '$name' did not start"
+    line=$(wait_for_line "$(tw_log "$name")" '^ready ' 10) || tw_die "$what '$name' did not start"
     local id dht port
     read -r _ id dht port <<<"$line"
     TW_TOXID[$name]=$id
     TW_KEY[$name]=$dht
     TW_PORT[$name]=$port
+}
+
+# tw_peer_start NAME [toxcore_peer options...]: a c-toxcore client.
+tw_peer_start() {
+    tw_peer_bin
+    tw_fifo_start "$1" toxcore_peer "$TW_PEER_BIN" "${@:2}"
+}
+
+# tw_node_start NAME [toxwire node options...]: a toxwire node with
+# friends (same line protocol for starting and sending commands).
+tw_node_start() {
+    tw_fifo_start "$1" "toxwire node" "$TW_TOXWIRE_BIN" node "${@:2}"
+}
+
+# tw_forget NAME: after tw_stop/tw_wait, frees NAME for a restart.
+tw_forget() {
+    local fd=${TW_FD[$1]:-}
+    [ -n "$fd" ] && exec {fd}>&-
+    unset "TW_PID[$1]" "TW_FD[$1]"
 }
 
 # tw_peer_send NAME COMMAND-LINE: write one command to the peer's stdin.
