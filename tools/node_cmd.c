@@ -43,6 +43,7 @@ static const char USAGE_NODE[] =
     "  --ipv4-only             an IPv4 socket only (default: dual-stack IPv6)\n"
     "  --name NAME             set our name at start\n"
     "  --accept-files DIR      accept every incoming file and write it to DIR\n"
+    "  --hash-files            give the SHA-256 of each received file in file_done\n"
     "  --stay                  keep running after stdin ends\n"
     "  --log-level LEVEL       trace, debug, info, warn (default), error\n"
     "\n"
@@ -79,8 +80,8 @@ static const char USAGE_NODE[] =
     "  custom_lossless FRIEND HEX | custom_lossy FRIEND HEX\n"
     "  file_send FRIEND N SIZE NAME | file_recv FRIEND N SIZE NAME\n"
     "  file_progress FRIEND in|out N BYTES SIZE [#####.....] P%   (at most 1/s)\n"
-    "  file_done FRIEND in|out N BYTES SHA256   (the hash of the bytes received,\n"
-    "                                           or '-' for a file we sent)\n"
+    "  file_done FRIEND in|out N BYTES SHA256   (with --hash-files, the hash of\n"
+    "                                           the bytes received; otherwise '-')\n"
     "  file_control FRIEND in|out N accept|pause|kill|seek\n"
     "  file_closed FRIEND in|out N REASON\n"
     "  ok COMMAND | error COMMAND: WHY\n";
@@ -97,7 +98,12 @@ typedef struct xfer {
   uint64_t size, done;
   crypto_hash_sha256_state sha;
   tw_time_ms last_progress;
+  uint8_t *buf; /* outgoing: read ahead in large blocks, not one chunk per call */
+  uint64_t buf_pos;
+  size_t buf_len;
 } xfer;
+
+#define READ_AHEAD (256 * 1024)
 
 typedef struct pending_accept {
   uint32_t friend_number;
@@ -112,7 +118,7 @@ typedef struct node_cli {
   const char *profile_path;
   tw_time_ms start;
   const char *files_dir;
-  bool stay, dirty;
+  bool stay, dirty, hash_files;
   char line[LINE_MAX_BYTES];
   size_t line_len;
   xfer x[MAX_FILES];
@@ -224,17 +230,49 @@ static xfer *xfer_new(node_cli *c) {
   return NULL;
 }
 
+/* Incoming data is written in large blocks: chunks arrive in order. */
+static int xfer_flush(xfer *x) {
+  if (x->buf_len == 0) return 0;
+  ssize_t w = pwrite(x->fd, x->buf, x->buf_len, (off_t)x->buf_pos);
+  x->buf_pos += x->buf_len;
+  bool ok = w == (ssize_t)x->buf_len;
+  x->buf_len = 0;
+  return ok ? 0 : -1;
+}
+
+static int xfer_write(xfer *x, uint64_t pos, const uint8_t *d, size_t n) {
+  if (x->buf == NULL && (x->buf = malloc(READ_AHEAD)) == NULL) return -1;
+  if (pos != x->buf_pos + x->buf_len || x->buf_len + n > READ_AHEAD) {
+    if (xfer_flush(x) != 0) return -1;
+    x->buf_pos = pos;
+  }
+  memcpy(x->buf + x->buf_len, d, n);
+  x->buf_len += n;
+  return 0;
+}
+
 static void xfer_end(xfer *x) {
+  if (x->dir == TW_MSGR_FILE_IN && x->fd >= 0) xfer_flush(x);
   if (x->fd >= 0) close(x->fd);
+  free(x->buf);
+  x->buf = NULL;
   x->used = false;
 }
 
 static int file_read(void *ctx, uint64_t pos, uint8_t *buf, size_t len) {
   xfer *x = ctx;
-  ssize_t r = pread(x->fd, buf, len, (off_t)pos);
-  if (r < 0) return -1;
-  x->done = pos + (uint64_t)r;
-  return (int)r;
+  if (pos < x->buf_pos || pos + len > x->buf_pos + x->buf_len) {
+    if (x->buf == NULL && (x->buf = malloc(READ_AHEAD)) == NULL) return -1;
+    ssize_t r = pread(x->fd, x->buf, READ_AHEAD, (off_t)pos);
+    if (r < 0) return -1;
+    x->buf_pos = pos;
+    x->buf_len = (size_t)r;
+  }
+  size_t off = (size_t)(pos - x->buf_pos);
+  size_t n = x->buf_len - off < len ? x->buf_len - off : len;
+  memcpy(buf, x->buf + off, n);
+  x->done = pos + n;
+  return (int)n;
 }
 
 static void progress(node_cli *c, xfer *x, tw_time_ms now) {
@@ -330,9 +368,9 @@ static void on_msgr(void *ctx, const tw_msgr_event *ev) {
   case TW_MSGR_EV_FILE_CHUNK: {
     xfer *x = xfer_find(c, ev->friend_number, TW_MSGR_FILE_IN, ev->file_number);
     if (x == NULL) break;
-    if (ev->len > 0 && pwrite(x->fd, ev->data, ev->len, (off_t)ev->position) != (ssize_t)ev->len)
+    if (ev->len > 0 && xfer_write(x, ev->position, ev->data, ev->len) != 0)
       out("error file_recv: write: %s", strerror(errno));
-    crypto_hash_sha256_update(&x->sha, ev->data, ev->len);
+    if (c->hash_files) crypto_hash_sha256_update(&x->sha, ev->data, ev->len);
     x->done = ev->position + ev->len;
     progress(c, x, ev->time);
     break;
@@ -346,7 +384,7 @@ static void on_msgr(void *ctx, const tw_msgr_event *ev) {
   case TW_MSGR_EV_FILE_DONE: {
     xfer *x = xfer_find(c, ev->friend_number, ev->dir, ev->file_number);
     char h[2 * crypto_hash_sha256_BYTES + 1] = "-";
-    if (x != NULL && ev->dir == TW_MSGR_FILE_IN) {
+    if (x != NULL && ev->dir == TW_MSGR_FILE_IN && c->hash_files) {
       uint8_t d[crypto_hash_sha256_BYTES];
       crypto_hash_sha256_final(&x->sha, d);
       hex(d, sizeof d, h, sizeof h);
@@ -356,6 +394,8 @@ static void on_msgr(void *ctx, const tw_msgr_event *ev) {
       x->last_progress = 0;
       progress(c, x, ev->time);
     }
+    if (x != NULL && ev->dir == TW_MSGR_FILE_IN && xfer_flush(x) != 0)
+      out("error file_recv: write: %s", strerror(errno));
     out("file_done %u %s %u %llu %s", ev->friend_number, dir, ev->file_number,
         (unsigned long long)ev->position, h);
     if (x != NULL) xfer_end(x);
@@ -732,12 +772,13 @@ int tw_cmd_node(int argc, char **argv) {
   tw_log_level level = TW_LOG_WARN;
   static tw_node_info boot[TW_DHT_MAX_BOOTSTRAP_NODES];
   size_t nboot = 0;
-  enum { O_PROFILE = 256, O_IMPORT, O_BOOT, O_PORT, O_V4, O_NAME, O_FILES, O_STAY, O_LEVEL, O_HELP };
+  enum { O_PROFILE = 256, O_IMPORT, O_BOOT, O_PORT, O_V4, O_NAME, O_FILES, O_HASH, O_STAY, O_LEVEL, O_HELP };
   static const struct option opts[] = {
       {"profile", required_argument, 0, O_PROFILE}, {"import", required_argument, 0, O_IMPORT},
       {"bootstrap", required_argument, 0, O_BOOT},  {"port", required_argument, 0, O_PORT},
       {"ipv4-only", no_argument, 0, O_V4},          {"name", required_argument, 0, O_NAME},
-      {"accept-files", required_argument, 0, O_FILES}, {"stay", no_argument, 0, O_STAY},
+      {"accept-files", required_argument, 0, O_FILES}, {"hash-files", no_argument, 0, O_HASH},
+      {"stay", no_argument, 0, O_STAY},
       {"log-level", required_argument, 0, O_LEVEL}, {"help", no_argument, 0, O_HELP},
       {0, 0, 0, 0}};
   int ch;
@@ -783,6 +824,7 @@ int tw_cmd_node(int argc, char **argv) {
       c->files_dir = optarg;
       break;
     }
+    case O_HASH: c->hash_files = true; break;
     case O_STAY: c->stay = true; break;
     case O_LEVEL:
       if (tw_log_level_parse(optarg, &level) != 0) {

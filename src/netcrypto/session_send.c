@@ -127,6 +127,10 @@ static void rtt_sample(nc_conn *c, uint32_t sample) {
 }
 
 static void grow_window(nc_conn *c, uint32_t acked) {
+  /* A round trip well above the smallest seen means a queue is building
+   * (a socket buffer, a router): more window would only fill it and then
+   * lose a burst. */
+  if (c->srtt_ms > 2 * c->min_rtt_ms + TW_NC_QUEUE_DELAY_MS) return;
   if (c->window < c->ssthresh) {
     c->window += acked;
   } else {
