@@ -919,6 +919,7 @@ int tw_cmd_node(int argc, char **argv) {
   tw_io_watch_fd(c->io, STDIN_FILENO, on_stdin, c);
   tw_io_run(c->io);
   profile_save(c);
+  tw_node_kill_sessions(c->node, tw_io_now(c->io)); /* sent as the io is freed */
   for (int i = 0; i < MAX_FILES; i++)
     if (c->x[i].used) xfer_end(&c->x[i]);
   tw_node_free(c->node);

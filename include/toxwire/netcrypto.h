@@ -130,6 +130,8 @@ int tw_nc_conn_set_addr(tw_nc *nc, uint32_t conn, const tw_addr *addr, tw_time_m
 /* Ends the session: a kill packet if one was live, then IDLE. */
 int tw_nc_conn_kill(tw_nc *nc, uint32_t conn, tw_time_ms now);
 tw_nc_state tw_nc_conn_state(const tw_nc *nc, uint32_t conn);
+/* The peer's DHT key as net_crypto knows it; TW_E_NOTFOUND when unknown. */
+int tw_nc_conn_peer_dht(const tw_nc *nc, uint32_t conn, tw_key *out);
 int tw_nc_conn_get_stats(const tw_nc *nc, uint32_t conn, tw_nc_conn_stats *out);
 
 /* Sends [id][payload] (1..TW_NC_MAX_DATA_SIZE bytes, id >= 16, not lossy).

@@ -45,6 +45,9 @@ tw_onion *tw_node_onion(tw_node *n);
 tw_nc *tw_node_nc(tw_node *n);       /* NULL without cfg.friends */
 tw_fconn *tw_node_fconn(tw_node *n); /* NULL without cfg.friends */
 tw_msgr *tw_node_msgr(tw_node *n);   /* NULL without cfg.friends */
+/* Sends a kill packet on every live session (before shutting down), so
+ * friends see us go offline at once rather than after their timeout. */
+void tw_node_kill_sessions(tw_node *n, tw_time_ms now);
 
 int tw_node_handle_packet(tw_node *n, const tw_addr *from, const uint8_t *pkt, size_t len,
                           tw_time_ms now);

@@ -232,6 +232,17 @@ void tw_fconn_handle_nc_event(tw_fconn *fc, const tw_nc_event *ev) {
   uint32_t id = ev->conn;
   switch (ev->kind) {
   case TW_NC_EV_STATE:
+    if (!f->dht_known && (ev->state == TW_NC_NOT_CONFIRMED || ev->state == TW_NC_ESTABLISHED)) {
+      /* A session with a key we had forgotten (stale while we looked for
+       * the address): net_crypto still holds it; keep it for reconnecting. */
+      tw_key k;
+      if (tw_nc_conn_peer_dht(fc->cfg.nc, id, &k) == TW_OK) {
+        f->dht_pk = k;
+        f->dht_known = true;
+        f->dht_at = ev->time;
+        tw_dht_search_add(fc->cfg.dht, &k, ev->time);
+      }
+    }
     if (ev->state == TW_NC_IDLE && ev->old_state != TW_NC_ESTABLISHED &&
         ev->reason == TW_E_EXPIRED) {
       /* No cookie or no handshake in time: the address is stale. The DHT

@@ -295,6 +295,13 @@ tw_nc_state tw_nc_conn_state(const tw_nc *nc, uint32_t id) {
   return nc->conns[id].state;
 }
 
+int tw_nc_conn_peer_dht(const tw_nc *nc, uint32_t id, tw_key *out) {
+  if (id >= nc->conn_cap || !nc->conns[id].used || !nc->conns[id].peer_dht_known)
+    return TW_E_NOTFOUND;
+  *out = nc->conns[id].peer_dht;
+  return TW_OK;
+}
+
 int tw_nc_conn_get_stats(const tw_nc *nc, uint32_t id, tw_nc_conn_stats *out) {
   if (id >= nc->conn_cap || !nc->conns[id].used) return TW_E_NOTFOUND;
   const nc_conn *c = &nc->conns[id];

@@ -127,17 +127,23 @@ static void rtt_sample(nc_conn *c, uint32_t sample) {
 }
 
 static void grow_window(nc_conn *c, uint32_t acked) {
-  /* A round trip well above the smallest seen means a queue is building
-   * (a socket buffer, a router): more window would only fill it and then
-   * lose a burst. */
-  if (c->srtt_ms > 2 * c->min_rtt_ms + TW_NC_QUEUE_DELAY_MS) return;
   if (c->window < c->ssthresh) {
-    c->window += acked;
+    /* Slow start ends early when the round trip grows well past the
+     * smallest seen: a queue (a socket buffer) is filling, and doubling
+     * on would lose a burst. */
+    if (c->srtt_ms > 2 * c->min_rtt_ms + TW_NC_QUEUE_DELAY_MS) {
+      c->ssthresh = c->window;
+    } else {
+      c->window += acked;
+    }
   } else {
-    /* One packet per window's worth acknowledged. */
+    /* One packet per eighth of a window confirmed: about 12% a round
+     * trip, so a peer that answers in bursts (c-toxcore polls every 50 ms,
+     * which looks like a long, jumpy round trip) still gets a full link. */
     c->grow_acc += acked;
-    while (c->grow_acc >= c->window) {
-      c->grow_acc -= c->window;
+    uint32_t step = c->window / 8 > 0 ? c->window / 8 : 1;
+    while (c->grow_acc >= step) {
+      c->grow_acc -= step;
       c->window++;
     }
   }

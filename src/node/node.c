@@ -164,6 +164,12 @@ tw_nc *tw_node_nc(tw_node *n) { return n->nc; }
 tw_fconn *tw_node_fconn(tw_node *n) { return n->fconn; }
 tw_msgr *tw_node_msgr(tw_node *n) { return n->msgr; }
 
+void tw_node_kill_sessions(tw_node *n, tw_time_ms now) {
+  if (n->nc == NULL) return;
+  for (uint32_t id = 0; id < TW_NC_MAX_CONNECTIONS; id++)
+    if (tw_nc_conn_state(n->nc, id) != TW_NC_IDLE) tw_nc_conn_kill(n->nc, id, now);
+}
+
 int tw_node_handle_packet(tw_node *n, const tw_addr *from, const uint8_t *pkt, size_t len,
                           tw_time_ms now) {
   if (len > 0 && tw_onion_handles_kind(pkt[0])) {
