@@ -238,4 +238,73 @@ tw_note "$(grep '^onion_dropped' "$(tw_status onion)" | tr '\n' ';')"
 tw_stop onion
 check "  ...log has no error or sanitizer report" tw_log_clean onion
 
+# ---- toxwire node: profiles, command lines, commands, net_crypto junk
+P=$D/node.profile
+tw_node_start nodeA --profile "$P" --port 34009 --ipv4-only
+check "toxwire node creates its profile with mode 0600" test "$(stat -c %a "$P")" = 600
+tw_peer_send nodeA "add 0123 hello"
+tw_peer_send nodeA "add $(printf 'AB%.0s' $(seq 38)) hello"
+tw_peer_send nodeA "accept XYZ"
+tw_peer_send nodeA "msg 7 hello"
+tw_peer_send nodeA "sendfile 0 /nonexistent/file"
+tw_peer_send nodeA "lossless 0 zz"
+tw_peer_send nodeA "frobnicate"
+tw_peer_send nodeA "id"
+check "node: a short Tox ID is refused with a reason" \
+    wait_for_line "$(tw_log nodeA)" "^error add: '0123' is not a Tox ID" 5
+check "node: a Tox ID with a bad checksum is refused" \
+    wait_for_line "$(tw_log nodeA)" "^error add: 'ABAB.*' is not a Tox ID \(76 hex digits with a valid checksum\)" 5
+check "node: a bad key for accept is refused" \
+    wait_for_line "$(tw_log nodeA)" "^error accept: 'XYZ' is not a public key" 5
+check "node: a message to no friend is refused" wait_for_line "$(tw_log nodeA)" "^error msg: no such friend '7'" 5
+check "node: a file to no friend is refused" wait_for_line "$(tw_log nodeA)" "^error sendfile: no such friend" 5
+check "node: an unknown command is named" wait_for_line "$(tw_log nodeA)" "^error frobnicate: unknown command" 5
+check "node: still answers after bad commands" wait_for_line "$(tw_log nodeA)" "^id [0-9A-F]{76}\$" 5
+nc_junk=$(python3 - 34009 <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+for k in (0x18, 0x19, 0x1a, 0x1b):
+    for n in (1, 2, 3, 20, 144, 145, 146, 161, 385, 1400, 1401, 2000):
+        for _ in range(3):
+            s.sendto(bytes([k]) + os.urandom(n - 1), ("127.0.0.1", int(sys.argv[1])))
+answers = 0
+try:
+    while True:
+        s.recvfrom(4096)
+        answers += 1
+except socket.timeout:
+    pass
+print("answers %d" % answers)
+PY
+)
+check "net_crypto junk (4 kinds x 12 sizes x 3): no answer to a stranger ($nc_junk)" test "$nc_junk" = "answers 0"
+m=$(tw_mark "$(tw_log nodeA)")
+tw_peer_send nodeA "stats"
+check "  ...the node is up and counts the drops by reason" \
+    wait_for_line_from "$(tw_log nodeA)" "$m" "^stats net_crypto dropped (decryption failed|input too short|input too long|no such entry) [0-9]+\$" 5
+tw_note "$(grep '^stats net_crypto dropped' "$(tw_log nodeA)" | tr '\n' ';')"
+tw_peer_send nodeA quit
+check "node: exits 0 on quit" tw_wait nodeA
+check "  ...log has no sanitizer report" bash -c "! grep -qE 'Sanitizer|runtime error:' '$(tw_log nodeA)'"
+
+cp "$P" "$D/good.profile"
+head -c 100 "$D/good.profile" >"$D/truncated.profile"
+sum=$(sha256sum "$D/truncated.profile")
+expect_reject "node: a truncated profile" "truncated" "$TW" node --profile "$D/truncated.profile"
+check "  ...and it is left as it was" test "$(sha256sum "$D/truncated.profile")" = "$sum"
+head -c 3000 /dev/urandom >"$D/junk.profile"
+sum=$(sha256sum "$D/junk.profile")
+expect_reject "node: a profile of random bytes" "junk.profile" "$TW" node --profile "$D/junk.profile"
+check "  ...and it is left as it was" test "$(sha256sum "$D/junk.profile")" = "$sum"
+expect_reject "node: --import of a missing file" "--import $D/missing.save" \
+    "$TW" node --profile "$D/new.profile" --import "$D/missing.save"
+expect_reject "node: --import over an existing profile" "exists already" \
+    "$TW" node --profile "$D/good.profile" --import "$D/good.profile"
+expect_reject "node: --accept-files that is not a directory" "not a directory" \
+    "$TW" node --profile "$D/x.profile" --accept-files /nonexistent
+expect_reject "node: a bad --bootstrap" "--bootstrap 'nonsense'" \
+    "$TW" node --profile "$D/x.profile" --bootstrap nonsense
+expect_reject "node: no --profile" "--profile is required" "$TW" node
+
 tw_summary
