@@ -41,10 +41,11 @@ extern "C" {
 /* A friend request's message: the onion data limit less [32][nospam]. */
 #define TW_MSGR_MAX_FRIEND_REQUEST_LENGTH 1016
 
-/* Custom packet ids the application may use. */
+/* Custom packet ids the application may use (and 69, lossless: see
+ * tw_msgr_send_custom_lossless). */
 #define TW_MSGR_CUSTOM_LOSSLESS_FIRST 160
 #define TW_MSGR_CUSTOM_LOSSLESS_LAST 191
-#define TW_MSGR_CUSTOM_LOSSY_FIRST 200
+#define TW_MSGR_CUSTOM_LOSSY_FIRST 192
 #define TW_MSGR_CUSTOM_LOSSY_LAST 254
 
 /* Our choices (spec/messenger.md says why). */
@@ -291,7 +292,8 @@ int tw_msgr_friend_get_info(const tw_msgr *m, uint32_t friend_number, tw_msgr_fr
  * the window is full or TW_MSGR_MAX_PENDING_RECEIPTS are unconfirmed. */
 int tw_msgr_send_message(tw_msgr *m, uint32_t friend_number, tw_msgr_message_type type,
                          const uint8_t *text, size_t len, uint32_t *message_id, tw_time_ms now);
-/* [id][payload] with id 160..191 (lossless) or 200..254 (lossy), at most
+/* [id][payload] with id 69 or 160..191 (lossless) or 192..254 (lossy), as
+ * c-toxcore's API allows, at most
  * TW_MSGR_MAX_CUSTOM_PACKET_SIZE bytes, to an online friend. */
 int tw_msgr_send_custom_lossless(tw_msgr *m, uint32_t friend_number, const uint8_t *data,
                                  size_t len, tw_time_ms now);

@@ -328,7 +328,8 @@ int tw_msgr_send_custom_lossless(tw_msgr *m, uint32_t friend_number, const uint8
   if (f == NULL) return TW_E_NOTFOUND;
   if (data == NULL || len == 0) return TW_E_INVAL;
   if (len > TW_MSGR_MAX_CUSTOM_PACKET_SIZE) return TW_E_LONG;
-  if (data[0] < TW_MSGR_CUSTOM_LOSSLESS_FIRST || data[0] > TW_MSGR_CUSTOM_LOSSLESS_LAST)
+  if (data[0] != TW_MSGR_ID_MSI &&
+      (data[0] < TW_MSGR_CUSTOM_LOSSLESS_FIRST || data[0] > TW_MSGR_CUSTOM_LOSSLESS_LAST))
     return TW_E_KIND;
   if (!f->online) return TW_E_NOROUTE;
   return tw_msgr_send_raw(m, f, data, len, NULL, now);

@@ -8,8 +8,12 @@
 #include "core/buf.h"
 #include "toxwire/error.h"
 
+/* The ids c-toxcore's API lets an application send (tox.h: lossless 69
+ * and 160..191, lossy 192..254). 69 is MSI and 199 the lossy conference id
+ * in c-toxcore; we implement neither, so they reach the application. */
 static bool is_custom_lossless(uint8_t id) {
-  return id >= TW_MSGR_CUSTOM_LOSSLESS_FIRST && id <= TW_MSGR_CUSTOM_LOSSLESS_LAST;
+  return id == TW_MSGR_ID_MSI ||
+         (id >= TW_MSGR_CUSTOM_LOSSLESS_FIRST && id <= TW_MSGR_CUSTOM_LOSSLESS_LAST);
 }
 static bool is_custom_lossy(uint8_t id) {
   return id >= TW_MSGR_CUSTOM_LOSSY_FIRST && id <= TW_MSGR_CUSTOM_LOSSY_LAST;
@@ -89,7 +93,6 @@ int tw_msgr_packet_decode(tw_msgr_packet *p, const uint8_t *in, size_t len) {
     if (len < TW_MSGR_FILE_DATA_MIN) return TW_E_SHORT;
     p->file_number = tw_read_u8(&r);
     return read_text(&r, p, TW_MSGR_FILE_CHUNK_SIZE);
-  case TW_MSGR_ID_MSI:
   case TW_MSGR_ID_INVITE_GROUPCHAT:
   case TW_MSGR_ID_ONLINE_PACKET:
   case TW_MSGR_ID_DIRECT_GROUPCHAT:
@@ -107,7 +110,6 @@ int tw_msgr_lossy_decode(tw_msgr_packet *p, const uint8_t *in, size_t len) {
   if (len > TW_MSGR_MAX_PACKET) return TW_E_LONG;
   tw_reader r = tw_reader_init(in, len);
   p->id = tw_read_u8(&r);
-  if (p->id == TW_MSGR_ID_LOSSY_GROUPCHAT) return TW_E_DISABLED;
   if (!is_custom_lossy(p->id)) return TW_E_KIND;
   return read_text(&r, p, TW_MSGR_MAX_PACKET - 1);
 }

@@ -76,11 +76,10 @@ typedef struct tw_msgr_packet {
 /* A lossless packet: TW_E_SHORT / TW_E_LONG for wrong lengths,
  * TW_E_FORMAT for a field out of range (user status > 2, typing > 1,
  * send_receive > 1, control > 3), TW_E_DISABLED for ids we know but do not
- * implement (MSI, group chats), TW_E_KIND for others. Custom ids 160..191
+ * implement (group chats), TW_E_KIND for others. Custom ids 69 and 160..191
  * decode with text = payload. */
 int tw_msgr_packet_decode(tw_msgr_packet *p, const uint8_t *in, size_t len);
-/* A lossy packet: custom 200..254; TW_E_DISABLED for the lossy group chat
- * id, TW_E_KIND for others. */
+/* A lossy packet: custom 192..254; TW_E_KIND for others. */
 int tw_msgr_lossy_decode(tw_msgr_packet *p, const uint8_t *in, size_t len);
 /* Writes p (lossless or lossy id) into out; returns its length, or
  * TW_E_INVAL / TW_E_LONG / TW_E_FORMAT / TW_E_KIND when p is not a packet
