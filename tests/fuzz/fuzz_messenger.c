@@ -173,10 +173,10 @@ static void h_event(void *ctx, const tw_msgr_event *ev) {
     FUZZ_CHECK(ev->len >= 1 && ev->len <= TW_MSGR_MAX_MESSAGE_LENGTH);
     break;
   case TW_MSGR_EV_CUSTOM_LOSSLESS:
-    FUZZ_CHECK(ev->len >= 1 && ev->data[0] >= 160 && ev->data[0] <= 191);
+    FUZZ_CHECK(ev->len >= 1 && (ev->data[0] == 69 || (ev->data[0] >= 160 && ev->data[0] <= 191)));
     break;
   case TW_MSGR_EV_CUSTOM_LOSSY:
-    FUZZ_CHECK(ev->len >= 1 && ev->data[0] >= 200 && ev->data[0] <= 254);
+    FUZZ_CHECK(ev->len >= 1 && ev->data[0] >= 192 && ev->data[0] <= 254);
     break;
   case TW_MSGR_EV_FILE_REQUEST: {
     FUZZ_CHECK(ev->dir == TW_MSGR_FILE_IN && ev->len <= TW_MSGR_MAX_FILENAME_LENGTH);
