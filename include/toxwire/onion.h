@@ -42,6 +42,8 @@ extern "C" {
 #define TW_ONION_ANNOUNCE_STABLE_REFRESH_MS 120000
 #define TW_ONION_ANNOUNCE_STABLE_AFTER_MS 90000
 #define TW_ONION_SEARCH_AGGRESSIVE_MS 17000 /* after we are announced */
+#define TW_ONION_SEARCH_FAST_MS 250      /* friend search rounds, while ... */
+#define TW_ONION_SEARCH_FAST_FOR_MS 10000 /* ... this soon after being announced */
 #define TW_ONION_SEARCH_MIN_INTERVAL_MS 15000
 #define TW_ONION_SEARCH_MAX_INTERVAL_MS 2400000
 #define TW_ONION_DHTPK_ONION_INTERVAL_MS 30000

@@ -410,9 +410,18 @@ static void probe_idle_paths(tw_onion *o, tw_time_ms now) {
     }
 }
 
+/* Rounds of asking DHT nodes and announce nodes. Just after we start,
+ * friends that started with us are announcing too: short rounds let the
+ * lists converge and the DHT keys cross in well under a second, not after
+ * several 3 s rounds. */
+static tw_time_ms round_interval(const tw_onion_client *c, tw_time_ms now) {
+  return now - c->started < TW_ONION_SEARCH_FAST_FOR_MS ? TW_ONION_SEARCH_FAST_MS
+                                                        : TW_ONION_ANNOUNCE_RETRY_MS;
+}
+
 static tw_time_ms self_interval(const tw_onion_client *c, const tw_onion_node *e,
                                 tw_time_ms now) {
-  if (e->is_stored != TW_ANNOUNCE_STORED) return TW_ONION_ANNOUNCE_RETRY_MS;
+  if (e->is_stored != TW_ANNOUNCE_STORED) return round_interval(c, now);
   const tw_onion_path *p = find_path((tw_onion_client *)c, e->path_id);
   bool stable = now - e->added >= TW_ONION_ANNOUNCE_STABLE_AFTER_MS && p != NULL &&
                 now - p->created >= TW_ONION_ANNOUNCE_STABLE_AFTER_MS && e->unanswered == 0;
@@ -450,6 +459,8 @@ static void refresh_list(tw_onion *o, int32_t list, tw_time_ms friend_interval, 
 
 static tw_time_ms friend_interval(const tw_onion_client *c, const tw_onion_friend *f,
                                   tw_time_ms now) {
+  if (!f->dht_pk_known && now - c->started < TW_ONION_SEARCH_FAST_FOR_MS)
+    return TW_ONION_SEARCH_FAST_MS;
   if (f->list.count < f->list.max ||
       (c->announced_at != 0 && now - c->announced_at < TW_ONION_SEARCH_AGGRESSIVE_MS))
     return TW_ONION_ANNOUNCE_RETRY_MS;
@@ -481,11 +492,12 @@ void tw_onion_client_on_timer(tw_onion *o, tw_time_ms now) {
   probe_idle_paths(o, now);
   refresh_list(o, LIST_SELF, 0, now);
   if (c->announce.count < c->announce.max || c->stored_on == 0) {
-    if (now - c->announce_round >= TW_ONION_ANNOUNCE_RETRY_MS || c->announce_round == 0) {
+    tw_time_ms round = round_interval(c, now);
+    if (now - c->announce_round >= round || c->announce_round == 0) {
       c->announce_round = now;
       ask_dht_nodes(o, LIST_SELF, 4, now);
     }
-    note_due(c, c->announce_round + TW_ONION_ANNOUNCE_RETRY_MS);
+    note_due(c, c->announce_round + round);
   }
   update_stored_on(o, now);
 
@@ -502,11 +514,12 @@ void tw_onion_client_on_timer(tw_onion *o, tw_time_ms now) {
     tw_time_ms iv = friend_interval(c, f, now);
     refresh_list(o, (int32_t)i, iv, now);
     if (f->list.count < f->list.max) {
-      if (now - f->last_round >= TW_ONION_ANNOUNCE_RETRY_MS || f->last_round == 0) {
+      tw_time_ms round = round_interval(c, now);
+      if (now - f->last_round >= round || f->last_round == 0) {
         f->last_round = now;
         ask_dht_nodes(o, (int32_t)i, 2, now);
       }
-      note_due(c, f->last_round + TW_ONION_ANNOUNCE_RETRY_MS);
+      note_due(c, f->last_round + round);
     }
     tw_onion_client_send_dhtpk(o, f, now);
   }
