@@ -74,7 +74,13 @@ int tw_nc_handle_handshake(tw_nc *nc, const tw_addr *from, const uint8_t *pkt, s
     if (!c->used || c->remove_pending) goto out;
     gen = c->gen;
   } else if (c->state == TW_NC_ESTABLISHED) {
-    goto out; /* a late copy: must not disturb a live session */
+    /* A late copy must not disturb a live session. But a peer repeating
+     * its handshake has not had our data yet (the packet that confirmed us
+     * was not answered, or ours was lost): data tells it, or it gives up
+     * after TW_NC_HANDSHAKE_TRIES while we hold on to the session. */
+    if (c->peer_session_known && tw_key_equal(&c->peer_session, &h.session_pk))
+      tw_nc_send_packet_request(nc, c, now);
+    goto out;
   }
   if (c->state == TW_NC_NOT_CONFIRMED && c->peer_session_known &&
       tw_key_equal(&c->peer_session, &h.session_pk)) {
