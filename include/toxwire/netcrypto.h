@@ -65,7 +65,9 @@ typedef struct tw_nc_event {
   tw_nc_state state;       /* STATE: the new state */
   tw_nc_state old_state;
   int reason;              /* STATE into IDLE: TW_OK (killed by us), TW_E_EXPIRED
-                              (timeout), TW_E_NOROUTE (killed by peer) */
+                              (timeout), TW_E_NOROUTE (killed by peer),
+                              TW_E_REPLAY (replaced: the peer restarted or began
+                              a new session) */
   const uint8_t *data;     /* LOSSLESS / LOSSY, valid during the call */
   size_t len;
   uint32_t packet_number;  /* LOSSLESS: its number */

@@ -78,9 +78,17 @@ int tw_nc_handle_handshake(tw_nc *nc, const tw_addr *from, const uint8_t *pkt, s
      * its handshake has not had our data yet (the packet that confirmed us
      * was not answered, or ours was lost): data tells it, or it gives up
      * after TW_NC_HANDSHAKE_TRIES while we hold on to the session. */
-    if (c->peer_session_known && tw_key_equal(&c->peer_session, &h.session_pk))
+    if (c->peer_session_known && tw_key_equal(&c->peer_session, &h.session_pk)) {
       tw_nc_send_packet_request(nc, c, now);
-    goto out;
+      goto out;
+    }
+    /* A new session from the same peer while ours has heard nothing for a
+     * while: ours is dead on the peer's side (it timed out, or our kill
+     * was lost). Take the new one rather than wait for the alive timeout. */
+    if (now - c->last_recv < TW_NC_STALE_SESSION_MS) goto out;
+    tw_nc_session_reset(nc, c, TW_E_REPLAY, now);
+    if (!c->used || c->remove_pending) goto out;
+    gen = c->gen;
   }
   if (c->state == TW_NC_NOT_CONFIRMED && c->peer_session_known &&
       tw_key_equal(&c->peer_session, &h.session_pk)) {

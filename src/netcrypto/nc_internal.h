@@ -12,6 +12,7 @@
 #define TW_NC_INITIAL_WINDOW 64
 #define TW_NC_MIN_RTO_MS 50       /* retransmit the oldest packet after */
 #define TW_NC_QUEUE_DELAY_MS 4    /* round trip growth that stops window growth */
+#define TW_NC_STALE_SESSION_MS 4000 /* silent this long: a new handshake replaces it */
 #define TW_NC_MAX_RTO_MS 2000
 #define TW_NC_REQUEST_INTERVAL_MS 1000 /* a packet request at least this often while data is held */
 #define TW_NC_INITIAL_RING 64     /* slots; rings grow by doubling */

@@ -1091,6 +1091,36 @@ static void test_late_duplicate_handshake_does_not_disturb_established(void **st
   stream(nt, 1, 0, 60, 2000);
 }
 
+/* A drops its side (its kill packet is lost) and starts a new session with
+ * the same DHT key. B, silent for longer than TW_NC_STALE_SESSION_MS,
+ * takes the new session instead of holding the dead one until an alive
+ * timeout; while the old one is still fresh, the new handshake is ignored. */
+static void test_new_session_replaces_silent_established_one(void **state) {
+  (void)state;
+  net *nt = established_pair();
+  peer *a = &nt->p[0], *b = &nt->p[1];
+  stream(nt, 0, 1, 10, 1000);
+  set_filter(nt, f_drop, 0, 1, TW_PACKET_CRYPTO_DATA, 0); /* the kill is lost */
+  assert_int_equal(tw_nc_conn_kill(a->nc, a->conn[1], nt->now), TW_OK);
+  net_run(nt, 100, NULL);
+  set_filter(nt, NULL, 0, 0, 0, 0);
+  assert_int_equal(state_of(nt, 1, 0), TW_NC_ESTABLISHED);
+  introduce(nt, 0, 1); /* A starts over at once: B's session is still fresh */
+  net_run(nt, 1500, NULL);
+  assert_int_equal(state_of(nt, 1, 0), TW_NC_ESTABLISHED);
+  assert_int_not_equal(state_of(nt, 0, 1), TW_NC_ESTABLISHED);
+  /* A keeps trying; once B has heard nothing for long enough, it switches. */
+  assert_true(net_run(nt, TW_NC_STALE_SESSION_MS + 10000, p01_established));
+  bool replaced = false;
+  for (int i = 0; i < b->nlog; i++)
+    if (b->log[i].kind == TW_NC_EV_STATE && b->log[i].old_state == TW_NC_ESTABLISHED &&
+        b->log[i].reason == TW_E_REPLAY)
+      replaced = true;
+  assert_true(replaced);
+  stream(nt, 0, 1, 30, 2000);
+  stream(nt, 1, 0, 30, 2000);
+}
+
 static void test_handshake_with_new_dht_key_restarts_session(void **state) {
   (void)state;
   net *nt = established_pair();
@@ -1824,6 +1854,7 @@ int main(void) {
       T(test_unanswered_handshakes_retried_every_second_then_idle_expired),
       T(test_late_duplicate_handshake_does_not_disturb_established),
       T(test_handshake_with_new_dht_key_restarts_session),
+      T(test_new_session_replaces_silent_established_one),
       T(test_lossless_in_order_when_every_third_packet_dropped),
       T(test_lossless_survives_duplicates_and_reversed_batches),
       T(test_packet_far_ahead_dropped_and_memory_bounded),
