@@ -72,6 +72,20 @@ static inline void fuzz_write_seed(const char *dir, const char *name, const uint
   fclose(f);
 }
 
+/* Defines LLVMFuzzerInitialize so that TW_FUZZ_WRITE_SEEDS=DIR runs
+ * write(DIR) (the target's seed writer) and exits instead of fuzzing. */
+#define FUZZ_SEED_WRITER(write)                                   \
+  int LLVMFuzzerInitialize(int *argc, char ***argv) {             \
+    (void)argc;                                                   \
+    (void)argv;                                                   \
+    const char *dir_ = getenv("TW_FUZZ_WRITE_SEEDS");             \
+    if (dir_ != NULL) {                                           \
+      write(dir_);                                                \
+      exit(0);                                                    \
+    }                                                             \
+    return 0;                                                     \
+  }
+
 typedef struct fuzz_rng {
   uint64_t state;
 } fuzz_rng;

@@ -755,13 +755,5 @@ static void write_seeds(const char *dir) {
   seed(dir, "raw-kinds", &w);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  const char *dir = getenv("TW_FUZZ_WRITE_SEEDS");
-  if (dir != NULL) {
-    write_seeds(dir);
-    exit(0);
-  }
-  return 0;
-}
+/* TW_FUZZ_WRITE_SEEDS=DIR writes the hand-made seeds and exits. */
+FUZZ_SEED_WRITER(write_seeds)
