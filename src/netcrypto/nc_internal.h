@@ -11,7 +11,8 @@
 #define TW_NC_MIN_WINDOW 8        /* packets; also the floor after a loss */
 #define TW_NC_INITIAL_WINDOW 64
 #define TW_NC_MIN_RTO_MS 50       /* retransmit the oldest packet after */
-#define TW_NC_QUEUE_DELAY_MS 4    /* round trip growth that stops window growth */
+#define TW_NC_QUEUE_DELAY_MS 4    /* round trip growth that ends slow start */
+#define TW_NC_GROWTH_DIVISOR 8    /* after slow start: +1 packet per 8 confirmed */
 #define TW_NC_STALE_SESSION_MS 4000 /* silent this long: a new handshake replaces it */
 #define TW_NC_MAX_RTO_MS 2000
 #define TW_NC_REQUEST_INTERVAL_MS 1000 /* a packet request at least this often while data is held */

@@ -64,8 +64,11 @@ static void send_slot(tw_nc *nc, nc_conn *c, uint32_t number, tw_time_ms now) {
 void tw_nc_flush(tw_nc *nc, nc_conn *c, tw_time_ms now) {
   if (c->state != TW_NC_ESTABLISHED && c->state != TW_NC_NOT_CONFIRMED) return;
   uint32_t gen = c->gen;
+  /* Packets the peer asked for go at once, whatever the window: they
+   * replace packets that left the network, and a window still counting
+   * packets a request cannot name would otherwise hold them back for a
+   * timeout each (seen against c-toxcore, whose requests come every 50 ms). */
   for (uint32_t n = c->send.start; c->resend_pending > 0 && n != c->next_new; n++) {
-    if (c->in_flight >= c->window) return;
     nc_slot *s = tw_nc_ring_at(&c->send, n);
     if (s->data == NULL || !s->resend) continue;
     s->resend = false;
@@ -137,15 +140,13 @@ static void grow_window(nc_conn *c, uint32_t acked) {
       c->window += acked;
     }
   } else {
-    /* One packet per eighth of a window confirmed: about 12% a round
+    /* One packet per 8 confirmed: the window grows by an eighth a round
      * trip, so a peer that answers in bursts (c-toxcore polls every 50 ms,
-     * which looks like a long, jumpy round trip) still gets a full link. */
+     * which looks like a long, jumpy round trip) still gets a full link
+     * within a second or two. */
     c->grow_acc += acked;
-    uint32_t step = c->window / 8 > 0 ? c->window / 8 : 1;
-    while (c->grow_acc >= step) {
-      c->grow_acc -= step;
-      c->window++;
-    }
+    c->window += c->grow_acc / TW_NC_GROWTH_DIVISOR;
+    c->grow_acc %= TW_NC_GROWTH_DIVISOR;
   }
   if (c->window > TW_NC_BUFFER_PACKETS) c->window = TW_NC_BUFFER_PACKETS;
 }
@@ -213,6 +214,8 @@ static tw_time_ms reorder_window(const nc_conn *c) {
 void tw_nc_handle_packet_request(tw_nc *nc, nc_conn *c, uint32_t buffer_start,
                                  const uint8_t *data, size_t len, tw_time_ms now) {
   c->stats.requests_received++;
+  /* A request is news from the peer: not a reason to time out. */
+  if (c->send.start != c->next_new) c->last_progress = now;
   uint32_t req[TW_NC_MAX_DATA_SIZE];
   int count = tw_nc_packet_request_read(req, TW_NC_MAX_DATA_SIZE, buffer_start, data, len);
   if (count <= 0) return;
@@ -289,9 +292,13 @@ void tw_nc_send_timers(tw_nc *nc, nc_conn *c, tw_time_ms now) {
   if (c->send.start != c->next_new && c->last_progress + rto(c) <= now) {
     /* Nothing confirmed for a while: the oldest packet (or the tail) was
      * lost with nobody to ask for it. */
-    c->window = c->window / 2 > TW_NC_MIN_WINDOW ? c->window / 2 : TW_NC_MIN_WINDOW;
-    c->ssthresh = c->window;
-    c->recovery_point = c->next_new;
+    /* One backoff per episode: a peer slow to fill a hole (c-toxcore asks
+     * every 50-100 ms) must not halve the window at every timeout. */
+    if (c->send.start - c->recovery_point < 0x80000000u) {
+      c->window = c->window / 2 > TW_NC_MIN_WINDOW ? c->window / 2 : TW_NC_MIN_WINDOW;
+      c->ssthresh = c->window;
+      c->recovery_point = c->next_new;
+    }
     c->last_progress = now;
     /* Our packet request carries our next number, so the peer learns what
      * it lacks at the tail and asks for all of it; the oldest unconfirmed
