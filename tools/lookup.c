@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_opts.h"
 #include "core/crypto.h"
 #include "keys_file.h"
 #include "lookup.h"
@@ -107,7 +108,6 @@ int tw_cmd_lookup(int argc, char **argv) {
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     char *end;
-    const char *why;
     switch (c) {
     case O_KEYS: keys = optarg; break;
     case O_FRIEND:
@@ -123,22 +123,10 @@ int tw_cmd_lookup(int argc, char **argv) {
       l.nfriends++;
       break;
     case O_BOOT:
-      if (nboot == TW_DHT_MAX_BOOTSTRAP_NODES) {
-        fprintf(stderr, "toxwire lookup: at most %d bootstrap nodes\n", TW_DHT_MAX_BOOTSTRAP_NODES);
-        return 2;
-      }
-      if (tw_parse_node_spec(optarg, true, &boot[nboot], &why) != TW_OK) {
-        fprintf(stderr, "toxwire lookup: --bootstrap '%s': %s\n", optarg, why);
-        return 2;
-      }
-      nboot++;
+      if (tw_cli_add_bootstrap("lookup", optarg, boot, &nboot, TW_DHT_MAX_BOOTSTRAP_NODES)) return 2;
       break;
     case O_PORT:
-      port = strtol(optarg, &end, 10);
-      if (*end || port < 1 || port > 65535) {
-        fprintf(stderr, "toxwire lookup: --port '%s': not a port number\n", optarg);
-        return 2;
-      }
+      if (tw_cli_parse_port("lookup", optarg, &port)) return 2;
       break;
     case O_V4: ipv6 = false; break;
     case O_TIMEOUT:

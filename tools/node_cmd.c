@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli_opts.h"
 #include "core/crypto.h"
 #include "node_cmd.h"
 #include "stderr_log.h"
@@ -784,28 +785,14 @@ int tw_cmd_node(int argc, char **argv) {
   int ch;
   optind = 1;
   while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    char *end;
-    const char *why;
     switch (ch) {
     case O_PROFILE: c->profile_path = optarg; break;
     case O_IMPORT: import = optarg; break;
     case O_BOOT:
-      if (nboot == TW_DHT_MAX_BOOTSTRAP_NODES) {
-        fprintf(stderr, "toxwire node: at most %d bootstrap nodes\n", TW_DHT_MAX_BOOTSTRAP_NODES);
-        return 2;
-      }
-      if (tw_parse_node_spec(optarg, true, &boot[nboot], &why) != TW_OK) {
-        fprintf(stderr, "toxwire node: --bootstrap '%s': %s\n", optarg, why);
-        return 2;
-      }
-      nboot++;
+      if (tw_cli_add_bootstrap("node", optarg, boot, &nboot, TW_DHT_MAX_BOOTSTRAP_NODES)) return 2;
       break;
     case O_PORT:
-      port = strtol(optarg, &end, 10);
-      if (*end || port < 1 || port > 65535) {
-        fprintf(stderr, "toxwire node: --port '%s': not a port number\n", optarg);
-        return 2;
-      }
+      if (tw_cli_parse_port("node", optarg, &port)) return 2;
       break;
     case O_V4: ipv6 = false; break;
     case O_NAME:
