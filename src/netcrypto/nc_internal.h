@@ -8,7 +8,7 @@
 #include "toxwire/netcrypto.h"
 
 #define TW_NC_KEY_CACHE 256
-#define TW_NC_MIN_WINDOW 8        /* packets; also the floor after a loss */
+#define TW_NC_MIN_WINDOW 32       /* packets; also the floor after a loss */
 #define TW_NC_INITIAL_WINDOW 64
 #define TW_NC_MIN_RTO_MS 50       /* retransmit the oldest packet after */
 #define TW_NC_QUEUE_DELAY_MS 4    /* round trip growth that ends slow start */
@@ -75,6 +75,7 @@ typedef struct nc_conn {
   uint32_t recovery_point; /* losses below this belong to the last backoff */
   uint32_t in_flight;      /* sent and, as far as we know, still on its way */
   uint32_t srtt_ms, rttvar_ms, min_rtt_ms;
+  uint8_t rto_backoff;       /* timeouts in a row: the timeout doubles */
   tw_time_ms last_progress;  /* send.start last advanced (or first send) */
   tw_time_ms ack_due;        /* TW_NEVER: no packet request owed */
   tw_time_ms last_request_sent;

@@ -198,6 +198,7 @@ void tw_nc_handle_acks(tw_nc *nc, nc_conn *c, uint32_t buffer_start, tw_time_ms 
   }
   c->send.start = buffer_start;
   c->last_progress = now;
+  c->rto_backoff = 0;
   if (clean && newest != 0) rtt_sample(c, (uint32_t)(now - newest));
   grow_window(c, acked);
   tw_nc_event ev = {.kind = TW_NC_EV_ACKED, .time = now, .send_acked = c->send.start};
@@ -257,9 +258,13 @@ void tw_nc_handle_packet_request(tw_nc *nc, nc_conn *c, uint32_t buffer_start,
   tw_nc_flush(nc, c, now);
 }
 
+/* Doubled for each timeout in a row: a peer that acknowledges rarely
+ * (c-toxcore asks for packets about once a second when little arrives)
+ * must not be taken for a lost link every 50 ms. */
 static tw_time_ms rto(const nc_conn *c) {
   tw_time_ms t = (tw_time_ms)c->srtt_ms * 2 + 4 * (tw_time_ms)c->rttvar_ms;
   if (t < TW_NC_MIN_RTO_MS) t = TW_NC_MIN_RTO_MS;
+  t <<= c->rto_backoff;
   if (t > TW_NC_MAX_RTO_MS) t = TW_NC_MAX_RTO_MS;
   return t;
 }
@@ -300,6 +305,7 @@ void tw_nc_send_timers(tw_nc *nc, nc_conn *c, tw_time_ms now) {
       c->recovery_point = c->next_new;
     }
     c->last_progress = now;
+    if (c->rto_backoff < 5) c->rto_backoff++;
     /* Our packet request carries our next number, so the peer learns what
      * it lacks at the tail and asks for all of it; the oldest unconfirmed
      * packet goes now, whatever the window says. */
