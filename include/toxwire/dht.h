@@ -30,6 +30,20 @@ extern "C" {
 #define TW_DHT_MAX_SEARCHES 1024
 #define TW_DHT_MAX_BOOTSTRAP_NODES 64
 
+/* Hole punching to a searched node behind a NAT (spec "NAT ping packets",
+ * "Hole punching"; spec/dht.md "Hole punching"). */
+#define TW_DHT_NAT_REPORTS 8              /* per search: nodes that told us its address */
+#define TW_DHT_NAT_REPORT_TTL_MS 122000   /* a node's word on the address holds for */
+#define TW_DHT_NAT_MIN_REPORTS 4          /* nodes giving an address (or more than half) */
+#define TW_DHT_NAT_PING_AFTER_TRIES 4     /* unanswered checks of reported addresses */
+#define TW_DHT_NAT_PING_INTERVAL_MS 3000  /* NAT Ping Requests while it is unreachable */
+#define TW_DHT_NAT_PING_VIA 4             /* nodes each NAT ping is sent through */
+#define TW_DHT_PUNCH_INTERVAL_MS 3000     /* one round of punching pings */
+#define TW_DHT_PUNCH_TIMEOUT_MS 6000      /* no NAT Ping Response for this long: stop */
+#define TW_DHT_PUNCH_PINGS_PER_ROUND 48   /* port guesses per round */
+#define TW_DHT_PUNCH_LOW_PORTS_AFTER_ROUNDS 5 /* then 48 more a round, counting up from */
+#define TW_DHT_PUNCH_LOW_PORT_FIRST 1024
+
 typedef struct tw_dht tw_dht;
 
 /* Sends one UDP datagram. For LAN discovery the driver is asked to
@@ -59,6 +73,9 @@ typedef struct tw_dht_config {
   const uint8_t *motd; /* copied; at most 256 bytes */
   size_t motd_len;
   size_t key_cache_entries; /* 0: a default */
+  /* Hole punching is on unless this is set: NAT pings are then neither
+   * sent nor answered, and no punching pings go out. */
+  bool no_hole_punching;
 } tw_dht_config;
 
 typedef struct tw_dht_stats {
@@ -68,9 +85,17 @@ typedef struct tw_dht_stats {
   uint64_t dht_requests_forwarded, dht_requests_for_us;
   uint64_t lan_discovery_in, lan_discovery_out, bootstrap_info_answered;
   uint64_t shared_key_hits, shared_key_misses;
+  /* Hole punching: NAT Ping Requests sent (one per node they go through),
+   * received, answered; NAT Ping Responses that matched ours; rounds of
+   * punching pings, the pings, and punching pings the searched node
+   * answered. */
+  uint64_t nat_ping_requests_out, nat_ping_requests_in, nat_ping_requests_answered;
+  uint64_t nat_ping_responses_in;
+  uint64_t punch_rounds, punch_pings_out, punch_successes;
   uint64_t dropped[TW_ERROR_COUNT]; /* indexed by -error */
   uint64_t dropped_total;
   uint32_t close_nodes, close_good_nodes, searches;
+  uint32_t searches_punching; /* searches now sending punching pings */
 } tw_dht_stats;
 
 tw_dht *tw_dht_new(const tw_dht_config *cfg, const tw_env *env, tw_time_ms now);

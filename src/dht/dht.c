@@ -160,4 +160,6 @@ void tw_dht_get_stats(const tw_dht *d, tw_dht_stats *out, tw_time_ms now) {
   }
   out->close_good_nodes = good;
   out->searches = (uint32_t)d->nsearch;
+  out->searches_punching = 0;
+  for (size_t i = 0; i < d->nsearch; i++) out->searches_punching += d->searches[i].hp.punching;
 }

@@ -60,7 +60,9 @@ static int handle_ping_response(tw_dht *d, const tw_addr *from, const tw_dht_hea
   uint8_t shared[TW_SHARED_KEY_SIZE];
   int e = open_ping(d, h, TW_PING_FLAG_RESPONSE, &p, shared, now);
   if (e != TW_OK) return e;
-  if ((e = tw_reqtab_take(&d->ping_req, p.id, &h->sender, from, now, NULL)) != TW_OK) return e;
+  if ((e = tw_reqtab_take(&d->ping_req, p.id, &h->sender, from, now, NULL)) != TW_OK &&
+      tw_holepunch_take_ping_response(d, &h->sender, from, p.id) != TW_OK)
+    return e;
   d->stats.ping_responses_in++;
   tw_dht_add_to_state(d, &h->sender, from, now);
   return TW_OK;
@@ -105,6 +107,7 @@ static int handle_nodes_response(tw_dht *d, const tw_addr *from, const tw_dht_he
     return e;
   d->stats.nodes_responses_in++;
   tw_dht_add_to_state(d, &h->sender, from, now);
+  tw_holepunch_note_nodes_response(d, &h->sender, from, &resp, now);
   for (int i = 0; i < resp.count; i++) tw_dht_consider_learned_node(d, &resp.nodes[i], now);
   return TW_OK;
 }
@@ -128,6 +131,8 @@ static int handle_dht_request(tw_dht *d, const tw_addr *from, const uint8_t *pkt
     if ((e = open_dht_packet(d, &h, plain, shared, now)) != TW_OK) return e;
     if (h.cipher_len - TW_MAC_SIZE < 1) return TW_E_SHORT;
     d->stats.dht_requests_for_us++;
+    if (plain[0] == TW_DHT_REQUEST_NAT_PING)
+      return tw_holepunch_handle_nat_ping(d, &h.sender, plain, h.cipher_len - TW_MAC_SIZE, now);
     if (d->cfg.on_dht_request == NULL) return TW_E_DISABLED;
     d->cfg.on_dht_request(d->cfg.request_ctx, &h.sender, from, plain,
                           h.cipher_len - TW_MAC_SIZE, now);

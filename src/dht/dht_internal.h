@@ -7,6 +7,7 @@
 #include "core/reqtab.h"
 #include "dht/client_list.h"
 #include "dht/dht_wire.h"
+#include "dht/holepunch.h"
 #include "toxwire/dht.h"
 
 #define TW_DHT_BUCKETS 256
@@ -23,6 +24,7 @@ typedef struct tw_dht_search {
   tw_addr found_addr;
   tw_time_ms found_at;      /* when the searched node last answered us */
   tw_time_ms found_checked; /* when we last asked it */
+  tw_holepunch hp;          /* holepunch.c's */
 } tw_dht_search;
 
 struct tw_dht {
@@ -76,5 +78,24 @@ void tw_dht_consider_learned_node(tw_dht *d, const tw_node_info *named, tw_time_
 void tw_dht_maybe_ping(tw_dht *d, const tw_key *pk, const tw_addr *from, tw_time_ms now);
 size_t tw_dht_closest_excluding(const tw_dht *d, const tw_key *target, const tw_key *exclude,
                                 tw_node_info *out, size_t max, bool include_lan, tw_time_ms now);
+
+/* holepunch.c: NAT pings and punching, per search. */
+/* A Nodes Response from node listed searched keys: who says what. */
+void tw_holepunch_note_nodes_response(tw_dht *d, const tw_key *node, const tw_addr *node_addr,
+                                      const tw_nodes_response_payload *resp, tw_time_ms now);
+/* A check went to `to`, an address a node gave for the searched node. */
+void tw_holepunch_note_check(tw_dht *d, tw_dht_search *s, const tw_addr *to, tw_time_ms now);
+/* The searched node answered us: nothing left to punch. */
+void tw_holepunch_note_found(tw_dht_search *s);
+/* A DHT Request for us whose plaintext starts with 0xfe. */
+int tw_holepunch_handle_nat_ping(tw_dht *d, const tw_key *sender, const uint8_t *plain,
+                                 size_t len, tw_time_ms now);
+/* A Ping Response no pending request matched: TW_OK when it answers one of
+ * our punching pings, else TW_E_UNSOLICITED. */
+int tw_holepunch_take_ping_response(tw_dht *d, const tw_key *sender, const tw_addr *from,
+                                    uint64_t id);
+/* Sends what is due; returns when it next needs to run (TW_NEVER: the
+ * search needs no punching). */
+tw_time_ms tw_holepunch_service(tw_dht *d, tw_dht_search *s, tw_time_ms now);
 
 #endif

@@ -105,6 +105,7 @@ void tw_dht_add_to_state(tw_dht *d, const tw_key *pk, const tw_addr *from, tw_ti
       s->found = true;
       s->found_addr = *from;
       s->found_at = now;
+      tw_holepunch_note_found(s);
       if (news) {
         tw_log(&d->env.log, TW_LOG_DEBUG, tw_dht_log_module, "search found its node");
         if (d->cfg.on_search_found != NULL)
@@ -144,7 +145,10 @@ void tw_dht_consider_learned_node(tw_dht *d, const tw_node_info *named, tw_time_
     if ((is_target && target_stale && now - s->found_checked >= TW_DHT_CHECK_RETRY_MS) ||
         (!is_target && tw_client_list_viable(&s->list, &s->key, &n->pk, now, TW_DHT_BAD_AFTER_MS))) {
       tw_dht_send_nodes_request(d, &n->pk, &n->addr, &s->key, now);
-      if (is_target) s->found_checked = now;
+      if (is_target) {
+        s->found_checked = now;
+        tw_holepunch_note_check(d, s, &n->addr, now);
+      }
     }
   }
 }

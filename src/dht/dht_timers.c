@@ -157,6 +157,7 @@ void tw_dht_on_timer(tw_dht *d, tw_time_ms now) {
     tw_dht_search *s = &d->searches[i];
     next = min_t(next, service_list(d, &s->list, &s->key, now, NULL));
     next = min_t(next, service_found(d, s, now));
+    next = min_t(next, tw_holepunch_service(d, s, now));
     const tw_dht_entry *sg[TW_DHT_K];
     size_t n = 0;
     for (int j = 0; j < s->list.count; j++)

@@ -101,6 +101,26 @@ int tw_nodes_response_payload_decode(tw_nodes_response_payload *p, const uint8_t
   return TW_OK;
 }
 
+int tw_nat_ping_payload_encode(uint8_t out[TW_NAT_PING_PLAIN_SIZE], const tw_nat_ping_payload *p) {
+  tw_writer w = tw_writer_init(out, TW_NAT_PING_PLAIN_SIZE);
+  tw_write_u8(&w, TW_DHT_REQUEST_NAT_PING);
+  tw_write_u8(&w, p->flag);
+  tw_write_u64(&w, p->id);
+  return (int)w.pos;
+}
+
+int tw_nat_ping_payload_decode(tw_nat_ping_payload *p, const uint8_t *in, size_t len) {
+  tw_reader r = tw_reader_init(in, len);
+  uint8_t kind = tw_read_u8(&r);
+  if (!tw_reader_ok(&r)) return TW_E_SHORT;
+  if (kind != TW_DHT_REQUEST_NAT_PING) return TW_E_KIND;
+  p->flag = tw_read_u8(&r);
+  p->id = tw_read_u64(&r);
+  int e = check_end(&r);
+  if (e != TW_OK) return e;
+  return p->flag <= TW_NAT_PING_RESPONSE ? TW_OK : TW_E_FORMAT;
+}
+
 int tw_lan_discovery_encode(uint8_t out[TW_LAN_DISCOVERY_SIZE], const tw_key *pk) {
   tw_writer w = tw_writer_init(out, TW_LAN_DISCOVERY_SIZE);
   tw_write_u8(&w, TW_PACKET_LAN_DISCOVERY);

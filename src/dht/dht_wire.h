@@ -32,6 +32,12 @@
 
 enum { TW_PING_FLAG_REQUEST = 0, TW_PING_FLAG_RESPONSE = 1 };
 
+/* NAT ping (spec "NAT ping packets"): the plaintext of a DHT Request,
+ * [0xfe][0x00 request | 0x01 response][8-byte number, echoed]. */
+#define TW_DHT_REQUEST_NAT_PING 0xfe
+#define TW_NAT_PING_PLAIN_SIZE (1 + 1 + 8)
+enum { TW_NAT_PING_REQUEST = 0, TW_NAT_PING_RESPONSE = 1 };
+
 /* The outer, unencrypted part of a DHT packet. */
 typedef struct tw_dht_header {
   uint8_t kind;
@@ -83,6 +89,16 @@ int tw_nodes_response_payload_encode(uint8_t *out, size_t cap,
  * ip type, TW_E_SHORT/TW_E_LONG when the nodes do not fill it exactly. */
 int tw_nodes_response_payload_decode(tw_nodes_response_payload *p, const uint8_t *in,
                                      size_t len);
+
+typedef struct tw_nat_ping_payload {
+  uint8_t flag; /* TW_NAT_PING_REQUEST or TW_NAT_PING_RESPONSE */
+  uint64_t id;
+} tw_nat_ping_payload;
+
+int tw_nat_ping_payload_encode(uint8_t out[TW_NAT_PING_PLAIN_SIZE], const tw_nat_ping_payload *p);
+/* TW_E_KIND when the first byte is not 0xfe, TW_E_SHORT/TW_E_LONG on size,
+ * TW_E_FORMAT for a flag other than 0 or 1. */
+int tw_nat_ping_payload_decode(tw_nat_ping_payload *p, const uint8_t *in, size_t len);
 
 int tw_lan_discovery_encode(uint8_t out[TW_LAN_DISCOVERY_SIZE], const tw_key *pk);
 int tw_lan_discovery_decode(tw_key *pk, const uint8_t *in, size_t len);

@@ -5,7 +5,8 @@
  *     packets reach the decoders),
  *   - Ping, Nodes Request and Nodes Response payload decoders on the input,
  *   - packed node infos unpacked in a loop,
- *   - LAN discovery and Bootstrap Info response decoders. */
+ *   - LAN discovery and Bootstrap Info response decoders,
+ *   - the NAT ping decoder (a DHT Request's plaintext). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,18 @@ static void ping(const uint8_t *in, size_t len) {
   FUZZ_CHECK(p.flag == TW_PING_FLAG_REQUEST || p.flag == TW_PING_FLAG_RESPONSE);
   uint8_t out[TW_PING_PLAIN_SIZE];
   FUZZ_CHECK(tw_ping_payload_encode(out, &p) == TW_PING_PLAIN_SIZE);
+  FUZZ_CHECK(memcmp(out, in, len) == 0);
+}
+
+static void nat_ping(const uint8_t *in, size_t len) {
+  tw_nat_ping_payload p;
+  int e = tw_nat_ping_payload_decode(&p, in, len);
+  FUZZ_CHECK(fuzz_known_error(e));
+  if (e != TW_OK) return;
+  FUZZ_CHECK(len == TW_NAT_PING_PLAIN_SIZE);
+  FUZZ_CHECK(p.flag == TW_NAT_PING_REQUEST || p.flag == TW_NAT_PING_RESPONSE);
+  uint8_t out[TW_NAT_PING_PLAIN_SIZE];
+  FUZZ_CHECK(tw_nat_ping_payload_encode(out, &p) == TW_NAT_PING_PLAIN_SIZE);
   FUZZ_CHECK(memcmp(out, in, len) == 0);
 }
 
@@ -147,6 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   node_infos(in, size);
   lan_discovery(in, size);
   bootstrap_info(in, size);
+  nat_ping(in, size);
   free(in);
   return 0;
 }

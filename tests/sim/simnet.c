@@ -49,7 +49,16 @@ typedef struct event {
   uint32_t version;
   uint8_t *data;
   size_t len;
+  tw_addr src;    /* the source the receiver sees (a NAT's public address) */
+  uint16_t dport; /* the port it was sent to (what a NAT filters on) */
 } event;
+
+/* A NAT's record of one destination: the public port its datagrams left
+ * from (the cone's one port, or the symmetric NAT's port for it). */
+typedef struct nat_map {
+  tw_addr dest;
+  uint16_t port;
+} nat_map;
 
 typedef struct endpoint {
   tw_addr addr;
@@ -58,6 +67,12 @@ typedef struct endpoint {
   rng *rand; /* separate, so its address survives the array growing */
   uint32_t timer_version;
   tw_time_ms armed;
+  bool sent_any;
+  tw_simnet_nat_type nat;
+  tw_addr pub;        /* behind a NAT: 12.x.y.z, the cone's port */
+  uint16_t next_port; /* symmetric: the next port handed out */
+  nat_map *map;
+  size_t nmap, cap_map;
 } endpoint;
 
 struct tw_simnet {
@@ -114,12 +129,87 @@ static void trace_mix(tw_simnet *n, uint64_t v) {
   n->trace = (n->trace ^ v) * 0x100000001b3ull;
 }
 
-/* ---- addresses: endpoint i is 11.x.y.z:33445 with xyz = i + 1 ---- */
+/* ---- addresses: endpoint i is 11.x.y.z:33445 with xyz = i + 1; behind a
+ * NAT it is seen as 12.x.y.z:<the NAT's port> ---- */
 
 static int endpoint_of(const tw_simnet *n, const tw_addr *a) {
-  if (a->family != TW_AF_INET || a->ip[0] != 11 || a->port != 33445) return -1;
+  if (a->family != TW_AF_INET || (a->ip[0] != 11 && a->ip[0] != 12)) return -1;
+  if (a->ip[0] == 11 && a->port != 33445) return -1;
   size_t i = ((size_t)a->ip[1] << 16 | (size_t)a->ip[2] << 8 | a->ip[3]) - 1;
-  return i < n->nep ? (int)i : -1;
+  if (i >= n->nep) return -1;
+  /* Behind a NAT only the public address leads to it; without one only
+   * its own. */
+  if ((n->ep[i].nat != TW_SIMNET_NAT_NONE) != (a->ip[0] == 12)) return -1;
+  return (int)i;
+}
+
+/* ---- NATs ---- */
+
+static nat_map *nat_find(endpoint *e, const tw_addr *dest) {
+  for (size_t i = 0; i < e->nmap; i++)
+    if (tw_addr_equal(&e->map[i].dest, dest)) return &e->map[i];
+  return NULL;
+}
+
+/* The public source of a datagram from e to dest, recording the mapping
+ * (and with it the permission to answer). */
+static tw_addr nat_out(endpoint *e, const tw_addr *dest) {
+  if (e->nat == TW_SIMNET_NAT_NONE) return e->addr;
+  tw_addr src = e->pub;
+  nat_map *m = nat_find(e, dest);
+  if (m == NULL) {
+    if (e->nmap == e->cap_map) {
+      e->cap_map = e->cap_map ? e->cap_map * 2 : 64;
+      e->map = realloc(e->map, e->cap_map * sizeof *e->map);
+      if (e->map == NULL) abort();
+    }
+    m = &e->map[e->nmap++];
+    m->dest = *dest;
+    m->port = e->nat == TW_SIMNET_NAT_SYMMETRIC ? e->next_port++ : e->pub.port;
+    if (e->next_port == 0) e->next_port = 1024; /* wrapped */
+  }
+  src.port = m->port;
+  return src;
+}
+
+/* Whether e's NAT lets in a datagram from src sent to its port dport. */
+static bool nat_allows(endpoint *e, const tw_addr *src, uint16_t dport) {
+  if (e->nat == TW_SIMNET_NAT_NONE) return true;
+  if (e->nat == TW_SIMNET_NAT_RESTRICTED_CONE && dport != e->pub.port) return false;
+  nat_map *m = nat_find(e, src);
+  return m != NULL && m->port == dport;
+}
+
+int tw_simnet_set_nat(tw_simnet *n, int i, tw_simnet_nat_type type, uint16_t first_port) {
+  endpoint *e = &n->ep[i];
+  if (e->sent_any || (type != TW_SIMNET_NAT_NONE && first_port == 0)) return -1;
+  e->nat = type;
+  e->pub = e->addr;
+  e->pub.ip[0] = 12;
+  e->pub.port = first_port;
+  e->next_port = first_port;
+  e->nmap = 0;
+  return 0;
+}
+
+bool tw_simnet_public_addr(const tw_simnet *n, int i, const tw_addr *to, tw_addr *out) {
+  endpoint *e = &n->ep[i];
+  if (e->nat == TW_SIMNET_NAT_NONE) {
+    *out = e->addr;
+    return true;
+  }
+  *out = e->pub;
+  if (e->nat == TW_SIMNET_NAT_RESTRICTED_CONE) return true;
+  nat_map *m = nat_find(e, to);
+  if (m == NULL) return false;
+  out->port = m->port;
+  return true;
+}
+
+uint32_t tw_simnet_nat_ports_used(const tw_simnet *n, int i) {
+  const endpoint *e = &n->ep[i];
+  if (e->nat == TW_SIMNET_NAT_SYMMETRIC) return (uint32_t)e->nmap;
+  return e->nat == TW_SIMNET_NAT_RESTRICTED_CONE ? 1 : 0;
 }
 
 tw_simnet *tw_simnet_new(const tw_simnet_config *cfg) {
@@ -136,7 +226,10 @@ void tw_simnet_free(tw_simnet *n) {
   if (n == NULL) return;
   for (size_t i = 0; i < n->nheap; i++) free(n->heap[i].data);
   free(n->heap);
-  for (size_t i = 0; i < n->nep; i++) free(n->ep[i].rand);
+  for (size_t i = 0; i < n->nep; i++) {
+    free(n->ep[i].rand);
+    free(n->ep[i].map);
+  }
   free(n->ep);
   free(n);
 }
@@ -192,14 +285,15 @@ void tw_simnet_set_down(tw_simnet *n, int i, bool down) {
   if (!down) tw_simnet_rearm(n, i);
 }
 
-static void schedule_copy(tw_simnet *n, int from, int to, const uint8_t *pkt, size_t len) {
+static void schedule_copy(tw_simnet *n, int from, int to, const tw_addr *src, uint16_t dport,
+                          const uint8_t *pkt, size_t len) {
   uint32_t span = n->cfg.delay_max_ms - n->cfg.delay_min_ms;
   tw_time_ms delay = n->cfg.delay_min_ms + (span ? rng_next(&n->rand) % (span + 1) : 0);
   uint8_t *copy = malloc(len ? len : 1);
   if (copy == NULL) abort();
   memcpy(copy, pkt, len);
   heap_push(n, (event){.at = n->now + delay, .to = to, .from = from, .kind = EV_PACKET,
-                       .data = copy, .len = len});
+                       .data = copy, .len = len, .src = *src, .dport = dport});
 }
 
 void tw_simnet_send(tw_simnet *n, int from, const tw_addr *to, const uint8_t *pkt, size_t len) {
@@ -208,6 +302,8 @@ void tw_simnet_send(tw_simnet *n, int from, const tw_addr *to, const uint8_t *pk
     n->stats.undeliverable++;
     return;
   }
+  n->ep[from].sent_any = true;
+  tw_addr src = nat_out(&n->ep[from], to);
   int dst = endpoint_of(n, to);
   if (dst < 0) {
     n->stats.undeliverable++;
@@ -217,10 +313,10 @@ void tw_simnet_send(tw_simnet *n, int from, const tw_addr *to, const uint8_t *pk
     n->stats.lost++;
     return;
   }
-  schedule_copy(n, from, dst, pkt, len);
+  schedule_copy(n, from, dst, &src, to->port, pkt, len);
   if (n->cfg.duplicate > 0 && rng_unit(&n->rand) < n->cfg.duplicate) {
     n->stats.duplicated++;
-    schedule_copy(n, from, dst, pkt, len);
+    schedule_copy(n, from, dst, &src, to->port, pkt, len);
   }
 }
 
@@ -247,6 +343,11 @@ void tw_simnet_run_until(tw_simnet *n, tw_time_ms t) {
         free(ev.data);
         continue;
       }
+      if (!nat_allows(e, &ev.src, ev.dport)) {
+        n->stats.nat_filtered++;
+        free(ev.data);
+        continue;
+      }
       n->stats.delivered++;
       trace_mix(n, ev.at);
       trace_mix(n, (uint64_t)ev.to << 1 | 1);
@@ -256,7 +357,7 @@ void tw_simnet_run_until(tw_simnet *n, tw_time_ms t) {
         memcpy(&w, ev.data + i, ev.len - i < 8 ? ev.len - i : 8);
         trace_mix(n, w);
       }
-      e->h.handle_packet(e->h.ctx, &n->ep[ev.from].addr, ev.data, ev.len, n->now);
+      e->h.handle_packet(e->h.ctx, &ev.src, ev.data, ev.len, n->now);
       free(ev.data);
     }
     tw_simnet_rearm(n, ev.to);

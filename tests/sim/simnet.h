@@ -27,7 +27,25 @@ typedef struct tw_simnet_config {
 
 typedef struct tw_simnet_stats {
   uint64_t sent, delivered, lost, duplicated, undeliverable, timer_runs;
+  uint64_t nat_filtered; /* arrived at a NAT that let it not through */
 } tw_simnet_stats;
+
+/* NATs (spec "NATs"). An endpoint behind one keeps its own address but is
+ * seen by everyone as 12.x.y.z (x.y.z as in its own 11.x.y.z) with a port
+ * the NAT chose; nothing reaches its own address from outside.
+ *  - restricted cone: one public port (first_port) for everything it
+ *    sends; a datagram comes in only from an IP:port it has sent to;
+ *  - symmetric: a new public port for each IP:port it sends to, taken in
+ *    sequence from first_port; a datagram comes in on such a port only from
+ *    that IP:port.
+ * The filter is applied on arrival, so a datagram sent before the endpoint
+ * sent out but arriving after gets through, as through a real NAT.
+ * Mappings never expire. */
+typedef enum tw_simnet_nat_type {
+  TW_SIMNET_NAT_NONE = 0,
+  TW_SIMNET_NAT_RESTRICTED_CONE,
+  TW_SIMNET_NAT_SYMMETRIC,
+} tw_simnet_nat_type;
 
 tw_simnet *tw_simnet_new(const tw_simnet_config *cfg);
 void tw_simnet_free(tw_simnet *net);
@@ -36,6 +54,15 @@ void tw_simnet_free(tw_simnet *net);
  * The handler may be set later (nodes need their address to be built). */
 int tw_simnet_add_endpoint(tw_simnet *net, tw_addr *addr);
 void tw_simnet_set_handler(tw_simnet *net, int endpoint, const tw_io_handler *h);
+/* Puts an endpoint behind a NAT (before it sends anything); returns 0, or
+ * -1 for an endpoint that already sent or a first_port of 0. */
+int tw_simnet_set_nat(tw_simnet *net, int endpoint, tw_simnet_nat_type type, uint16_t first_port);
+/* The address others see an endpoint's datagrams to `to` come from (its own
+ * address without a NAT); false when a symmetric NAT has no mapping for `to`
+ * yet. */
+bool tw_simnet_public_addr(const tw_simnet *net, int endpoint, const tw_addr *to, tw_addr *out);
+/* The public ports a NAT has handed out so far (one for a cone NAT). */
+uint32_t tw_simnet_nat_ports_used(const tw_simnet *net, int endpoint);
 /* A down endpoint neither sends nor receives nor runs timers. */
 void tw_simnet_set_down(tw_simnet *net, int endpoint, bool down);
 

@@ -441,6 +441,47 @@ static void test_lan_discovery_malformed(void **state) {
 
 /* ---- Bootstrap Info ---- */
 
+/* ---- NAT ping (a DHT Request's plaintext) ---- */
+
+static void test_nat_ping_round_trip(void **state) {
+  (void)state;
+  for (uint8_t flag = TW_NAT_PING_REQUEST; flag <= TW_NAT_PING_RESPONSE; flag++) {
+    tw_nat_ping_payload in = {.flag = flag, .id = 0x0102030405060708ULL}, out;
+    uint8_t buf[TW_NAT_PING_PLAIN_SIZE];
+    assert_int_equal(tw_nat_ping_payload_encode(buf, &in), TW_NAT_PING_PLAIN_SIZE);
+    const uint8_t want[] = {0xfe, flag, 1, 2, 3, 4, 5, 6, 7, 8};
+    assert_memory_equal(buf, want, sizeof want);
+    assert_int_equal(tw_nat_ping_payload_decode(&out, buf, sizeof buf), TW_OK);
+    assert_int_equal(out.flag, flag);
+    assert_true(out.id == in.id);
+  }
+}
+
+static void test_nat_ping_wrong_size(void **state) {
+  (void)state;
+  uint8_t buf[16] = {0xfe, 0x00};
+  tw_nat_ping_payload out;
+  for (size_t len = 0; len < TW_NAT_PING_PLAIN_SIZE; len++)
+    assert_int_equal(tw_nat_ping_payload_decode(&out, buf, len), TW_E_SHORT);
+  for (size_t len = TW_NAT_PING_PLAIN_SIZE + 1; len <= sizeof buf; len++)
+    assert_int_equal(tw_nat_ping_payload_decode(&out, buf, len), TW_E_LONG);
+}
+
+static void test_nat_ping_wrong_kind_or_flag(void **state) {
+  (void)state;
+  uint8_t buf[TW_NAT_PING_PLAIN_SIZE] = {0xfe, 0x00, 1, 2, 3, 4, 5, 6, 7, 8};
+  tw_nat_ping_payload out;
+  buf[0] = 0x9c; /* another DHT Request's kind (a DHT public key packet) */
+  assert_int_equal(tw_nat_ping_payload_decode(&out, buf, sizeof buf), TW_E_KIND);
+  buf[0] = 0xff;
+  assert_int_equal(tw_nat_ping_payload_decode(&out, buf, sizeof buf), TW_E_KIND);
+  buf[0] = 0xfe;
+  for (int flag = 2; flag < 256; flag += 51) {
+    buf[1] = (uint8_t)flag;
+    assert_int_equal(tw_nat_ping_payload_decode(&out, buf, sizeof buf), TW_E_FORMAT);
+  }
+}
+
 static void test_bootstrap_info_round_trip(void **state) {
   (void)state;
   const char motd[] = "hello from toxwire";
@@ -523,6 +564,9 @@ int main(void) {
       cmocka_unit_test(test_nodes_response_encode_small_buffer_or_bad_family),
       cmocka_unit_test(test_lan_discovery_round_trip),
       cmocka_unit_test(test_lan_discovery_malformed),
+      cmocka_unit_test(test_nat_ping_round_trip),
+      cmocka_unit_test(test_nat_ping_wrong_size),
+      cmocka_unit_test(test_nat_ping_wrong_kind_or_flag),
       cmocka_unit_test(test_bootstrap_info_round_trip),
       cmocka_unit_test(test_bootstrap_info_malformed),
   };
