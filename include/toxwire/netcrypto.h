@@ -138,8 +138,10 @@ int tw_nc_conn_get_stats(const tw_nc *nc, uint32_t conn, tw_nc_conn_stats *out);
 
 /* Sends [id][payload] (1..TW_NC_MAX_DATA_SIZE bytes, id >= 16, not lossy).
  * *number receives its packet number: the peer has it once
- * tw_nc_conn_delivered says so. TW_E_FULL when TW_NC_BUFFER_PACKETS are
- * in flight (wait for TW_NC_EV_ACKED); TW_E_NOROUTE unless ESTABLISHED. */
+ * tw_nc_conn_delivered says so. TW_E_FULL when the queue is full (about
+ * two congestion windows, at most TW_NC_BUFFER_PACKETS: see
+ * tw_nc_conn_send_space; wait for TW_NC_EV_ACKED); TW_E_NOROUTE unless
+ * ESTABLISHED. */
 int tw_nc_send_lossless(tw_nc *nc, uint32_t conn, const uint8_t *data, size_t len,
                         uint32_t *number, tw_time_ms now);
 /* Sends [id][payload] with id in 192..254, once, unordered. */

@@ -90,6 +90,10 @@ int tw_nc_send_lossless(tw_nc *nc, uint32_t id, const uint8_t *data, size_t len,
   if (len > TW_NC_MAX_DATA_SIZE) return TW_E_LONG;
   if (data[0] < TW_NC_ID_FIRST_USER || is_lossy_id(data[0])) return TW_E_KIND;
   if (c->state != TW_NC_ESTABLISHED) return TW_E_NOROUTE;
+  /* The queue follows the window (about two), not the 32768 packets the
+   * peer could hold: a sender that fills it as fast as it can (a flood of
+   * custom packets) keeps its memory to what the link can carry. */
+  if (tw_nc_conn_send_space(nc, id) == 0) return TW_E_FULL;
   uint32_t n = c->send.end;
   int e = tw_nc_ring_reserve(&c->send, n);
   if (e != TW_OK) return e;
