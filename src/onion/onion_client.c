@@ -475,7 +475,7 @@ void tw_onion_client_on_timer(tw_onion *o, tw_time_ms now) {
   tw_onion_client *c = o->client;
   c->deadline = TW_NEVER;
   if (!tw_dht_is_connected(o->cfg.dht, now)) {
-    note_due(c, now + TW_ONION_ANNOUNCE_RETRY_MS);
+    note_due(c, now + round_interval(c, now)); /* just started: the DHT is seconds away at most */
     return;
   }
   /* No answer on any path for a while: we were offline. Start over. */
