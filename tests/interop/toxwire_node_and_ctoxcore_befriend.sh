@@ -12,7 +12,10 @@
 #   3. messages both ways (normal and action) with read receipts;
 #   4. names, status messages, user status and typing seen by the other;
 #   5. custom lossless and lossy packets both ways, bytes intact;
-#   6. a file each way (FILE_MB, default 50) with matching SHA-256;
+#   6. a file each way (FILE_MB, default 50) with matching SHA-256; a
+#      transfer paused and resumed by toxwire arrives intact, one cancelled
+#      by the toxwire receiver is seen cancelled by c-toxcore, an avatar
+#      (kind 1) arrives intact;
 #   7. w1 restarts from its profile and both c-toxcore friends reconnect;
 #      c1 restarts from its savedata and reconnects to w1;
 #   8. c1's savedata imported into a new toxwire profile (w3): w3 has c1's
@@ -141,6 +144,36 @@ tcheck "w1 receives c1's ${FILE_MB} MB file with the same SHA-256" \
     wait_new w1 "$mw" "^file_done 0 in [0-9]+ $((FILE_MB * 1000000)) $sum_to_w1\$" 120
 check "the file w1 wrote has the same SHA-256" \
     bash -c "[ \"\$(sha256sum '$TW_TMP/w1files/to_w1.bin' | cut -d' ' -f1 | tr a-f A-F)\" = '$sum_to_w1' ]"
+
+# ---- 6b. pause, resume and cancel across the two implementations
+m=$(tw_mark "$(tw_log c1)"); mw=$(tw_mark "$(tw_log w1)")
+tw_peer_send w1 "sendfile 0 $TW_TMP/to_c1.bin"
+line=$(wait_new w1 "$mw" "^file_send 0 [0-9]+ $((FILE_MB * 1000000)) to_c1.bin\$" 10) ||
+    fail "w1 offers the file again"
+out_n=$(awk '{print $3}' <<<"$(tail -n1 <<<"$line")")
+wait_new w1 "$mw" "^file_control 0 out $out_n accept\$" 20 >/dev/null || fail "c1 accepts w1's file"
+tw_peer_send w1 "file 0 out $out_n pause"
+tcheck "c1 sees w1 pause its transfer" wait_new c1 "$m" "^file_recv_control 0 [0-9]+ pause\$" 20
+m=$(tw_mark "$(tw_log c1)")
+tw_peer_send w1 "file 0 out $out_n resume"
+tcheck "c1 sees w1 resume it" wait_new c1 "$m" "^file_recv_control 0 [0-9]+ resume\$" 20
+tcheck "  ...and the paused-and-resumed file arrives with the same SHA-256" \
+    wait_new c1 "$m" "^file_done 0 [0-9]+ $((FILE_MB * 1000000)) $sum_to_c1\$" 120
+mw=$(tw_mark "$(tw_log w1)")
+tw_peer_send c1 "sendfile 0 $TW_TMP/to_w1.bin"
+line=$(wait_new w1 "$mw" "^file_recv 0 [0-9]+ $((FILE_MB * 1000000)) to_w1.bin\$" 20) ||
+    fail "w1 is offered c1's file again"
+in_n=$(awk '{print $3}' <<<"$(tail -n1 <<<"$line")")
+m=$(tw_mark "$(tw_log c1)")
+tw_peer_send w1 "file 0 in $in_n cancel"
+tcheck "c1 sees w1 cancel the incoming transfer" wait_new c1 "$m" "^file_recv_control 0 [0-9]+ cancel\$" 20
+check "  ...w1 reports nothing received for it" \
+    bash -c "! tail -n +$((mw + 1)) '$(tw_log w1)' | grep -q '^file_done 0 in $in_n '"
+m=$(tw_mark "$(tw_log c1)"); mw=$(tw_mark "$(tw_log w1)")
+head -c 3000 /dev/urandom >"$TW_TMP/avatar.png"
+tw_peer_send w1 "sendavatar 0 $TW_TMP/avatar.png"
+tcheck "c1 receives w1's avatar (file kind 1) intact" \
+    wait_new c1 "$m" "^file_done 0 [0-9]+ 3000 $(sha256sum "$TW_TMP/avatar.png" | cut -d' ' -f1 | tr a-f A-F)\$" 20
 
 # ---- 7. restarts
 tw_peer_send w1 quit
