@@ -3,9 +3,12 @@
  * retransmission, and the congestion window.
  *
  * Congestion control is ours (the wire does not fix it): a window of
- * packets in flight that doubles per round trip until the first loss, then
- * grows by one packet per window, and halves once per loss episode (a
- * requested packet sent after the last halving). c-toxcore peers only see
+ * packets in flight that doubles per round trip (slow start) until a loss
+ * or until the round trip shows a queue, then grows by an eighth per round
+ * trip, and halves once per loss episode (a requested packet sent after
+ * the last halving). Requested packets go out whatever the window; a
+ * timeout resends the oldest and doubles while nothing is confirmed.
+ * spec/netcrypto.md says why each rule is there. c-toxcore peers only see
  * the packet requests and acknowledgements the spec defines. */
 #include <string.h>
 
