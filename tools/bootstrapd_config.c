@@ -25,10 +25,34 @@ static int fail(char *err, size_t errlen, const char *path, int line, const char
   return TW_E_CONFIG;
 }
 
+/* tcp_relay_ports = [443, 3389, 33445]: each a port, at most 8. */
+static int read_tcp_ports(config_t *cf, const char *path, tw_bootstrapd_config *c, char *err,
+                          size_t errlen) {
+  config_setting_t *s = config_lookup(cf, "tcp_relay_ports");
+  if (s == NULL) return TW_OK;
+  int line = config_setting_source_line(s);
+  if (!config_setting_is_aggregate(s))
+    return fail(err, errlen, path, line, "'tcp_relay_ports' must be a list of ports, e.g. [443, 33445]");
+  int n = config_setting_length(s);
+  if (n > TW_CONFIG_MAX_TCP_PORTS)
+    return fail(err, errlen, path, line, "'tcp_relay_ports' lists %d ports; at most %d", n,
+                TW_CONFIG_MAX_TCP_PORTS);
+  for (int i = 0; i < n; i++) {
+    config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+    int port = config_setting_get_int(e);
+    if (config_setting_type(e) != CONFIG_TYPE_INT || port < 1 || port > 65535)
+      return fail(err, errlen, path, line,
+                  "'tcp_relay_ports' entry %d must be an integer from 1 to 65535", i + 1);
+    c->tcp_ports[c->ntcp_ports++] = (uint16_t)port;
+  }
+  return TW_OK;
+}
+
 /* Names tox-bootstrapd knows that we act on, and those we only warn about. */
 static const char *const SUPPORTED[] = {
     "port", "keys_file_path", "pid_file_path", "enable_ipv6", "enable_ipv4_fallback",
-    "enable_lan_discovery", "enable_motd", "motd", "bootstrap_nodes", NULL};
+    "enable_lan_discovery", "enable_motd", "motd", "bootstrap_nodes", "enable_tcp_relay",
+    "tcp_relay_ports", NULL};
 
 static bool is_supported(const char *name) {
   for (int i = 0; SUPPORTED[i]; i++)
@@ -171,25 +195,22 @@ int tw_bootstrapd_config_read(const char *path, tw_bootstrapd_config *c, char *e
       (rc = read_nodes(&cf, path, c, err, errlen)))
     goto out;
 
+  c->enable_tcp_relay = true;
+  if ((rc = get_bool(&cf, path, "enable_tcp_relay", &c->enable_tcp_relay, err, errlen)) ||
+      (rc = read_tcp_ports(&cf, path, c, err, errlen)))
+    goto out;
+
   /* Name what we read but do not act on, rather than ignore it. */
-  bool tcp_relay = true;
   config_setting_t *root = config_root_setting(&cf);
   for (int i = 0; i < config_setting_length(root); i++) {
     config_setting_t *e = config_setting_get_elem(root, (unsigned)i);
     const char *name = config_setting_name(e);
     if (name == NULL || is_supported(name)) continue;
-    if (strcmp(name, "enable_tcp_relay") == 0) {
-      tcp_relay = config_setting_get_bool(e) != 0;
-      continue;
-    }
-    if (strcmp(name, "tcp_relay_ports") == 0) continue;
     warn(c, "%s:%d: unknown option '%s' ignored", path, config_setting_source_line(e), name);
   }
-  if (tcp_relay)
-    warn(c, "enable_tcp_relay is on%s, but toxwire has no TCP relay yet: serving UDP only",
+  if (c->enable_tcp_relay && c->ntcp_ports == 0)
+    warn(c, "enable_tcp_relay is on%s but no tcp_relay_ports are given: no TCP relay",
          config_lookup(&cf, "enable_tcp_relay") ? "" : " (tox-bootstrapd's default)");
-  else if (config_lookup(&cf, "tcp_relay_ports"))
-    warn(c, "tcp_relay_ports ignored: toxwire has no TCP relay yet");
 out:
   config_destroy(&cf);
   fclose(f);

@@ -11,6 +11,7 @@
 
 #define TW_CONFIG_MAX_NODES 64
 #define TW_CONFIG_MAX_WARNINGS 16
+#define TW_CONFIG_MAX_TCP_PORTS 8
 
 typedef struct tw_bootstrapd_node {
   char address[256];
@@ -25,6 +26,9 @@ typedef struct tw_bootstrapd_config {
   char pid_file_path[1024]; /* empty: none */
   bool enable_ipv6, enable_ipv4_fallback, enable_lan_discovery, enable_motd;
   char motd[257];
+  bool enable_tcp_relay;       /* tox-bootstrapd's default: true */
+  uint16_t tcp_ports[TW_CONFIG_MAX_TCP_PORTS];
+  size_t ntcp_ports;
   tw_bootstrapd_node nodes[TW_CONFIG_MAX_NODES];
   size_t nnodes;
   char warnings[TW_CONFIG_MAX_WARNINGS][256];

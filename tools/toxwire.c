@@ -68,7 +68,12 @@ static const char USAGE_BOOTSTRAP[] =
     "  --lan-discovery         send and answer LAN discovery packets (default: off)\n"
     "  --no-onion              do not relay onion packets or store announcements\n"
     "                          (default: both on, as tox-bootstrapd does)\n"
-    "  --ipv4-only             an IPv4 socket only (default: dual-stack IPv6)\n"
+    "  --tcp-port P[,P2...]    also serve as a TCP relay on these ports (at most 8);\n"
+    "                          from a config file: enable_tcp_relay, tcp_relay_ports\n"
+    "  --tcp-max-clients N     TCP relay clients held at once (default 16384)\n"
+    "  --tcp-max-per-ip N      TCP relay connections from one IP address (default 32)\n"
+    "  --no-tcp                no TCP relay, whatever the config file says\n"
+    "  --ipv4-only             IPv4 sockets only (default: dual-stack IPv6)\n"
     "  --bind IP               bind to this address only\n"
     "  --status-interval SECS  log a status line this often (default 60; 0: never)\n"
     "  --status-file FILE      with each status line, write the stats and the close\n"
@@ -85,7 +90,10 @@ typedef struct bootstrap_opts {
   const char *status_file;
   const char *capture;
   int port;
-  bool lan, ipv6, ipv4_fallback, motd_on, no_onion;
+  bool lan, ipv6, ipv4_fallback, motd_on, no_onion, no_tcp;
+  uint16_t tcp_ports[TW_CONFIG_MAX_TCP_PORTS];
+  size_t ntcp_ports;
+  long tcp_max_clients, tcp_max_per_ip;
   long status_interval;
   tw_log_level level;
   tw_node_info nodes[TW_DHT_MAX_BOOTSTRAP_NODES];
@@ -95,6 +103,7 @@ typedef struct bootstrap_opts {
 
 typedef struct runner {
   tw_node *node;
+  tw_io_tcp_server *tcp;
   tw_dht *dht;
   tw_onion *onion;
   tw_io *io;
@@ -186,6 +195,29 @@ static void write_onion_status(FILE *f, const tw_onion *o, tw_time_ms now) {
       fprintf(f, "onion_dropped \"%s\" %llu\n", tw_strerror(-i), (unsigned long long)os.dropped[i]);
 }
 
+static void write_tcp_status(FILE *f, const tw_tcp_server *srv) {
+  tw_tcp_server_stats t;
+  tw_tcp_server_get_stats(srv, &t);
+  fprintf(f, "tcp_clients %u\ntcp_confirmed %u\ntcp_pending %u\ntcp_links_connected %u\n",
+          t.clients, t.confirmed, t.pending, t.links_connected);
+  fprintf(f, "tcp_queued_bytes %llu\n", (unsigned long long)t.queued_bytes);
+  const struct { const char *name; uint64_t v; } rows[] = {
+      {"tcp_accepted", t.accepted}, {"tcp_refused_full", t.refused_full},
+      {"tcp_refused_addr", t.refused_addr}, {"tcp_handshakes_ok", t.handshakes_ok},
+      {"tcp_handshakes_bad", t.handshakes_bad}, {"tcp_closed_timeout", t.closed_timeout},
+      {"tcp_closed_ping", t.closed_ping}, {"tcp_closed_stalled", t.closed_stalled},
+      {"tcp_closed_bad", t.closed_bad}, {"tcp_closed_replaced", t.closed_replaced},
+      {"tcp_data_relayed", t.data_relayed}, {"tcp_data_bytes_relayed", t.data_bytes_relayed},
+      {"tcp_oob_relayed", t.oob_relayed}, {"tcp_onion_requests", t.onion_requests},
+      {"tcp_onion_responses", t.onion_responses}, {"tcp_pings_answered", t.pings_answered},
+      {"tcp_dropped_queue_full", t.dropped_queue_full}};
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+    fprintf(f, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].v);
+  for (int i = 1; i < TW_ERROR_COUNT; i++)
+    if (t.dropped[i])
+      fprintf(f, "tcp_dropped \"%s\" %llu\n", tw_strerror(-i), (unsigned long long)t.dropped[i]);
+}
+
 static void write_status_file(runner *r, const tw_dht_stats *st, tw_time_ms now) {
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", r->status_file);
@@ -206,6 +238,7 @@ static void write_status_file(runner *r, const tw_dht_stats *st, tw_time_ms now)
     if (st->dropped[i])
       fprintf(f, "dropped \"%s\" %llu\n", tw_strerror(-i), (unsigned long long)st->dropped[i]);
   if (r->onion) write_onion_status(f, r->onion, now);
+  if (r->tcp) write_tcp_status(f, tw_io_tcp_server_relay(r->tcp));
   tw_node_info nodes[512];
   size_t n = tw_dht_close_nodes(r->dht, nodes, 512, now);
   for (size_t i = 0; i < n; i++)
@@ -230,6 +263,15 @@ static void status(void *ctx, tw_time_ms now) {
          (unsigned long long)(os.responses_relayed[0] + os.responses_relayed[1] + os.responses_relayed[2]),
          os.announce_entries, (unsigned long long)os.dropped_total);
   }
+  if (r->tcp) {
+    tw_tcp_server_stats t;
+    tw_tcp_server_get_stats(tw_io_tcp_server_relay(r->tcp), &t);
+    info(&r->log, TW_LOG_INFO,
+         "tcp: %u clients (%u confirmed), %u linked pairs; relayed %llu data packets, %llu OOB, "
+         "%llu onion requests",
+         t.clients, t.confirmed, t.links_connected, (unsigned long long)t.data_relayed,
+         (unsigned long long)t.oob_relayed, (unsigned long long)t.onion_requests);
+  }
   if (r->status_file) write_status_file(r, &st, now);
   r->last_good = st.close_good_nodes;
 }
@@ -247,6 +289,29 @@ static int add_node_spec(bootstrap_opts *o, const char *spec, const char *who) {
   snprintf(o->node_names[o->nnodes], sizeof o->node_names[0], "%s", spec);
   o->nnodes++;
   return 0;
+}
+
+/* "443,33445": one to eight ports. */
+static int parse_tcp_ports(bootstrap_opts *o, const char *list) {
+  o->ntcp_ports = 0;
+  const char *p = list;
+  for (;;) {
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p || v < 1 || v > 65535 || (*end != ',' && *end != '\0')) {
+      fprintf(stderr,
+              "toxwire bootstrap: --tcp-port must be ports from 1 to 65535 separated by commas, "
+              "not '%s'\n", list);
+      return -1;
+    }
+    if (o->ntcp_ports == TW_CONFIG_MAX_TCP_PORTS) {
+      fprintf(stderr, "toxwire bootstrap: --tcp-port: at most %d ports\n", TW_CONFIG_MAX_TCP_PORTS);
+      return -1;
+    }
+    o->tcp_ports[o->ntcp_ports++] = (uint16_t)v;
+    if (*end == '\0') return 0;
+    p = end + 1;
+  }
 }
 
 static int apply_config(bootstrap_opts *o, tw_logger *lg) {
@@ -270,6 +335,8 @@ static int apply_config(bootstrap_opts *o, tw_logger *lg) {
   o->lan = cfg.enable_lan_discovery;
   o->motd_on = cfg.enable_motd;
   o->motd = motd;
+  o->ntcp_ports = cfg.enable_tcp_relay ? cfg.ntcp_ports : 0;
+  memcpy(o->tcp_ports, cfg.tcp_ports, sizeof o->tcp_ports);
   for (size_t i = 0; i < cfg.nnodes; i++) {
     char spec[400];
     snprintf(spec, sizeof spec, "%s:%u:", cfg.nodes[i].address, cfg.nodes[i].port);
@@ -282,6 +349,43 @@ static int apply_config(bootstrap_opts *o, tw_logger *lg) {
   return 0;
 }
 
+/* The TCP relay hands onion requests to our onion relay, which sends the
+ * answers back through it. */
+static int tcp_to_onion(void *ctx, uint64_t link, const uint8_t *data, size_t len, tw_time_ms now) {
+  runner *r = ctx;
+  if (r->onion == NULL) return TW_E_DISABLED;
+  return tw_onion_handle_tcp_request(r->onion, link, data, len, now);
+}
+static void onion_to_tcp(void *ctx, uint64_t link, const uint8_t *pkt, size_t len) {
+  runner *r = ctx;
+  if (r->tcp) tw_tcp_server_send_onion_response(tw_io_tcp_server_relay(r->tcp), link, pkt, len);
+}
+
+static int start_tcp_relay(runner *r, const bootstrap_opts *o, const tw_env *env,
+                           const tw_keypair *kp) {
+  tw_io_tcp_listen l = {o->bind, o->tcp_ports, o->ntcp_ports, tw_io_is_ipv6(r->io)};
+  tw_tcp_server_config tc = {
+      .keys = *kp,
+      .max_clients = (size_t)o->tcp_max_clients,
+      .max_per_addr = (size_t)o->tcp_max_per_ip,
+      .onion_request = tcp_to_onion,
+      .onion_ctx = r,
+  };
+  char why[256];
+  int rc = tw_io_tcp_server_start(r->io, &l, &tc, env, &r->tcp, why, sizeof why);
+  tw_crypto_wipe(&tc, sizeof tc);
+  if (rc != TW_OK) {
+    fprintf(stderr, "toxwire bootstrap: cannot serve the TCP relay: %s\n", why);
+    return -1;
+  }
+  char ports[64] = "";
+  for (size_t i = 0; i < o->ntcp_ports; i++)
+    snprintf(ports + strlen(ports), sizeof ports - strlen(ports), "%s%u", i ? "," : "",
+             o->tcp_ports[i]);
+  info(&r->log, TW_LOG_INFO, "TCP relay on port%s %s", o->ntcp_ports > 1 ? "s" : "", ports);
+  return 0;
+}
+
 static int cmd_bootstrap(int argc, char **argv) {
   static bootstrap_opts o;
   memset(&o, 0, sizeof o);
@@ -291,7 +395,7 @@ static int cmd_bootstrap(int argc, char **argv) {
   o.motd = "toxwire bootstrap node";
   o.status_interval = 60;
   o.level = TW_LOG_INFO;
-  enum { O_KEYS = 256, O_PORT, O_CONFIG, O_MOTD, O_BOOT, O_LAN, O_V4, O_BIND, O_STATUS, O_SFILE, O_LEVEL, O_CAPTURE, O_NO_ONION };
+  enum { O_KEYS = 256, O_PORT, O_CONFIG, O_MOTD, O_BOOT, O_LAN, O_V4, O_BIND, O_STATUS, O_SFILE, O_LEVEL, O_CAPTURE, O_NO_ONION, O_TCP_PORT, O_TCP_MAX, O_TCP_PER_IP, O_NO_TCP };
   static const struct option opts[] = {
       {"keys", required_argument, 0, O_KEYS},       {"port", required_argument, 0, O_PORT},
       {"config", required_argument, 0, O_CONFIG},   {"motd", required_argument, 0, O_MOTD},
@@ -301,6 +405,9 @@ static int cmd_bootstrap(int argc, char **argv) {
       {"status-file", required_argument, 0, O_SFILE},
       {"capture", required_argument, 0, O_CAPTURE}, {"no-onion", no_argument, 0, O_NO_ONION},
       {"log-level", required_argument, 0, O_LEVEL}, {"help", no_argument, 0, 'h'},
+      {"tcp-port", required_argument, 0, O_TCP_PORT},
+      {"tcp-max-clients", required_argument, 0, O_TCP_MAX},
+      {"tcp-max-per-ip", required_argument, 0, O_TCP_PER_IP}, {"no-tcp", no_argument, 0, O_NO_TCP},
       {0, 0, 0, 0}};
   /* First pass: the log level and the config file, which the other options
    * then override. */
@@ -347,6 +454,22 @@ static int cmd_bootstrap(int argc, char **argv) {
     case O_SFILE: o.status_file = optarg; break;
     case O_CAPTURE: o.capture = optarg; break;
     case O_NO_ONION: o.no_onion = true; break;
+    case O_TCP_PORT:
+      if (parse_tcp_ports(&o, optarg) != 0) return 2;
+      break;
+    case O_NO_TCP: o.ntcp_ports = 0; o.no_tcp = true; break;
+    case O_TCP_MAX:
+    case O_TCP_PER_IP: {
+      long v = strtol(optarg, &end, 10);
+      if (*optarg == '\0' || *end != '\0' || v < 1 || v > 1000000) {
+        fprintf(stderr, "toxwire bootstrap: --%s must be a number from 1 to 1000000, not '%s'\n",
+                c == O_TCP_MAX ? "tcp-max-clients" : "tcp-max-per-ip", optarg);
+        return 2;
+      }
+      if (c == O_TCP_MAX) o.tcp_max_clients = v;
+      else o.tcp_max_per_ip = v;
+      break;
+    }
     case O_CONFIG: case O_LEVEL: break;
     case 'h': fputs(USAGE_BOOTSTRAP, stdout); return 0;
     default: fputs(USAGE_BOOTSTRAP, stderr); return 2;
@@ -407,10 +530,18 @@ static int cmd_bootstrap(int argc, char **argv) {
               .motd = (const uint8_t *)o.motd, .motd_len = motd_len},
       .onion_relay = !o.no_onion,
       .announce_store = !o.no_onion,
+      .onion_tcp_send = onion_to_tcp,
+      .onion_tcp_ctx = &r,
   };
   tw_time_ms now = tw_io_now(r.io);
   r.node = tw_node_new(&ncfg, &env, now);
-  tw_crypto_wipe(kp.sk, sizeof kp.sk); /* the node keeps its own copy */
+  if (r.node != NULL && o.ntcp_ports > 0 && start_tcp_relay(&r, &o, &env, &kp) != 0) {
+    tw_crypto_wipe(kp.sk, sizeof kp.sk);
+    tw_node_free(r.node);
+    tw_io_free(r.io);
+    return 1;
+  }
+  tw_crypto_wipe(kp.sk, sizeof kp.sk); /* the node and the relay keep their own copies */
   tw_crypto_wipe(&ncfg, sizeof ncfg);
   if (r.node == NULL) {
     fprintf(stderr, "toxwire bootstrap: cannot create the node\n");
@@ -439,6 +570,7 @@ static int cmd_bootstrap(int argc, char **argv) {
   int sig = tw_io_run(r.io);
   info(&lg, TW_LOG_INFO, "stopping on signal %d", sig);
   status(&r, tw_io_now(r.io));
+  tw_io_tcp_server_free(r.tcp);
   tw_node_free(r.node);
   tw_io_free(r.io);
   return 0;

@@ -6,6 +6,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "tcp_relay.h"
 #include "types.h"
 
 #ifdef __cplusplus
@@ -74,6 +75,36 @@ tw_io_stats tw_io_get_stats(const tw_io *io);
 /* Randomness for tw_env, from libsodium's randombytes, buffered in the
  * tw_io given as ctx (NULL: unbuffered). */
 void tw_io_random(void *ctx, uint8_t *out, size_t len);
+
+/* ---- TCP relay sockets (src/io/tcp_loop.c) ---- */
+
+typedef struct tw_io_tcp_server tw_io_tcp_server;
+
+typedef struct tw_io_tcp_listen {
+  const char *bind_ip;    /* NULL: all addresses */
+  const uint16_t *ports;  /* one listening socket per port */
+  size_t nports;
+  bool ipv6;              /* dual-stack sockets */
+} tw_io_tcp_listen;
+
+/* Listens on every port and serves the relay cfg describes (its write,
+ * want_write, closed and ctx are the driver's and are filled in here).
+ * Raises the open-files limit to its hard maximum. On failure *why names
+ * the port and the reason. */
+int tw_io_tcp_server_start(tw_io *io, const tw_io_tcp_listen *l, const tw_tcp_server_config *cfg,
+                           const tw_env *env, tw_io_tcp_server **out, char *why, size_t whylen);
+tw_tcp_server *tw_io_tcp_server_relay(tw_io_tcp_server *t);
+void tw_io_tcp_server_free(tw_io_tcp_server *t);
+
+typedef struct tw_io_tcp_client tw_io_tcp_client;
+
+/* Connects to addr and runs a relay client over the socket (cfg's write,
+ * want_write are filled in; on_event and ctx are the caller's). A failed
+ * connection arrives as a CLOSED event. */
+tw_io_tcp_client *tw_io_tcp_client_connect(tw_io *io, const tw_addr *addr,
+                                           const tw_tcp_client_config *cfg, const tw_env *env);
+tw_tcp_client *tw_io_tcp_client_relay(tw_io_tcp_client *t);
+void tw_io_tcp_client_free(tw_io_tcp_client *t);
 
 /* "HOST:PORT:KEY" (HOST may be a name, an IPv4 address or an IPv6 address,
  * with or without brackets). TW_E_INVAL with a reason in *why. */

@@ -22,6 +22,10 @@ typedef struct tw_node_config {
    * on_dht_request is taken by the node (DHT requests go to the onion). */
   tw_dht_config dht;
   bool onion_relay;       /* relay onion layers for others */
+  /* With a TCP relay server: where onion responses for its clients go
+   * (tw_tcp_server_send_onion_response). */
+  tw_onion_tcp_send_fn *onion_tcp_send;
+  void *onion_tcp_ctx;
   bool announce_store;    /* be an announce node */
   size_t announce_entries; /* 0: default */
   bool onion_client;      /* announce self_keys.pk and look for friends */

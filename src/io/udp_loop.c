@@ -18,6 +18,8 @@
 
 #include <sodium.h>
 
+#include "io/io_internal.h"
+
 #define BATCH 32 /* datagrams per system call: 32 already amortises it */
 #define MAX_DATAGRAM 2048
 #define SOCKET_BUFFER_BYTES (4 * 1024 * 1024)
@@ -44,6 +46,11 @@ struct tw_io {
   void *periodic_ctx;
 
   struct event *fd_ev; /* one watched descriptor (a command stream) */
+  struct {
+    void (*fn)(void *, tw_time_ms);
+    void *ctx;
+  } hooks[16]; /* run after every event: other protocol objects' flushes */
+  int nhooks;
   void (*fd_fn)(void *, int, tw_time_ms);
   void *fd_ctx;
 
@@ -90,10 +97,10 @@ void tw_io_random(void *ctx, uint8_t *out, size_t len) {
 
 /* ---- address conversion ---- */
 
-static void to_sockaddr(const tw_io *io, const tw_addr *a, struct sockaddr_storage *ss,
-                        socklen_t *len) {
+void tw_io_sockaddr_from_addr(const tw_addr *a, bool v6, struct sockaddr_storage *ss,
+                              socklen_t *len) {
   memset(ss, 0, sizeof *ss);
-  if (io->v6) {
+  if (v6) {
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
     s6->sin6_family = AF_INET6;
     s6->sin6_port = htons(a->port);
@@ -114,7 +121,7 @@ static void to_sockaddr(const tw_io *io, const tw_addr *a, struct sockaddr_stora
   }
 }
 
-static bool from_sockaddr(const struct sockaddr_storage *ss, tw_addr *a) {
+bool tw_io_addr_from_sockaddr(const struct sockaddr_storage *ss, tw_addr *a) {
   memset(a, 0, sizeof *a);
   if (ss->ss_family == AF_INET) {
     const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
@@ -184,14 +191,14 @@ static void broadcast(tw_io *io, const uint8_t *pkt, size_t len) {
   memset(a.ip, 0xff, 4);
   struct sockaddr_storage ss;
   socklen_t sl;
-  to_sockaddr(io, &a, &ss, &sl);
+  tw_io_sockaddr_from_addr(&a, io->v6, &ss, &sl);
   queue(io, &ss, sl, pkt, len);
   if (io->v6) {
     tw_addr m = {.family = TW_AF_INET6, .port = 33445};
     m.ip[0] = 0xff;
     m.ip[1] = 0x02;
     m.ip[15] = 1;
-    to_sockaddr(io, &m, &ss, &sl);
+    tw_io_sockaddr_from_addr(&m, io->v6, &ss, &sl);
     queue(io, &ss, sl, pkt, len);
   }
 }
@@ -207,7 +214,7 @@ void tw_io_send(tw_io *io, const tw_addr *to, const uint8_t *pkt, size_t len) {
   }
   struct sockaddr_storage ss;
   socklen_t sl;
-  to_sockaddr(io, to, &ss, &sl);
+  tw_io_sockaddr_from_addr(to, io->v6, &ss, &sl);
   queue(io, &ss, sl, pkt, len);
 }
 
@@ -233,6 +240,10 @@ void tw_io_rearm(tw_io *io) {
 }
 
 static void after_event(tw_io *io) {
+  if (io->nhooks) {
+    tw_time_ms now = tw_io_now(io);
+    for (int i = 0; i < io->nhooks; i++) io->hooks[i].fn(io->hooks[i].ctx, now);
+  }
   flush(io);
   tw_io_rearm(io);
 }
@@ -260,7 +271,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
     tw_time_ms now = tw_io_now(io);
     for (int i = 0; i < n; i++) {
       tw_addr a;
-      if (!from_sockaddr(&from[i], &a) || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) continue;
+      if (!tw_io_addr_from_sockaddr(&from[i], &a) || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) continue;
       if (io->have_handler) io->h.handle_packet(io->h.ctx, &a, io->in[i], msgs[i].msg_len, now);
     }
     if (n < BATCH) break;
@@ -461,6 +472,25 @@ int tw_io_run(tw_io *io) {
   evsignal_del(io->sigint_ev);
   evsignal_del(io->sigterm_ev);
   return io->stop_signal;
+}
+
+/* ---- for the other drivers in src/io ---- */
+
+struct event_base *tw_io_event_base(tw_io *io) { return io->base; }
+void tw_io_note_wakeup(tw_io *io) { io->stats.wakeups++; }
+void tw_io_after_event(tw_io *io) { after_event(io); }
+int tw_io_add_hook(tw_io *io, void (*fn)(void *, tw_time_ms), void *ctx) {
+  if (io->nhooks == (int)(sizeof io->hooks / sizeof io->hooks[0])) return TW_E_FULL;
+  io->hooks[io->nhooks].fn = fn;
+  io->hooks[io->nhooks++].ctx = ctx;
+  return TW_OK;
+}
+void tw_io_remove_hook(tw_io *io, void *ctx) {
+  for (int i = 0; i < io->nhooks; i++)
+    if (io->hooks[i].ctx == ctx) {
+      io->hooks[i] = io->hooks[--io->nhooks];
+      i--;
+    }
 }
 
 void tw_io_stop(tw_io *io) { event_base_loopbreak(io->base); }

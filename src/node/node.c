@@ -108,6 +108,8 @@ tw_node *tw_node_new(const tw_node_config *cfg, const tw_env *env, tw_time_ms no
         .dht_keys = cfg->dht.keys,
         .send = cfg->dht.send,
         .send_ctx = cfg->dht.send_ctx,
+        .tcp_send = cfg->onion_tcp_send,
+        .tcp_ctx = cfg->onion_tcp_ctx,
         .relay = cfg->onion_relay,
         .announce_store = cfg->announce_store,
         .announce_entries = cfg->announce_entries,

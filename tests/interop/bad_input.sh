@@ -164,7 +164,7 @@ conf warn \
     'foo = 1'
 tw_toxwire_run warn --config "$D/warn.conf"
 check "toxwire starts with unsupported config options, on port 34005" test "${TW_PORT[warn]}" = 34005
-check "  ...warns about enable_tcp_relay" grep -E 'warn.*enable_tcp_relay' "$(tw_log warn)"
+check "  ...serves the TCP relay on tcp_relay_ports" grep -q 'TCP relay on ports 443,3389,33445$' "$(tw_log warn)"
 check "  ...warns about the unknown key foo with its line" \
     grep -E "warn.*$D/warn\\.conf:7:.*'foo'" "$(tw_log warn)"
 check "  ...answers Bootstrap Info (it is really up)" tw_bootstrap_info 127.0.0.1 34005

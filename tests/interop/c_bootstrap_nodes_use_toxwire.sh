@@ -109,7 +109,8 @@ check "toxwire --config writes that key in its status file" \
     tw_wait_until 3 grep -qx "public_key ${TW_KEY[bd]}" "$(tw_status tw2)"
 check "toxwire --config is IPv4 only (enable_ipv6 = false)" grep -q '(IPv4 only)' "$(tw_log tw2)"
 check "toxwire --config warns that pid_file_path is ignored" grep -q 'pid_file_path' "$(tw_log tw2)"
-check "toxwire --config warns that tcp_relay_ports is ignored" grep -q 'tcp_relay_ports' "$(tw_log tw2)"
+check "toxwire --config serves no TCP relay (enable_tcp_relay = false)" \
+    bash -c "! grep -q 'TCP relay on' '$(tw_log tw2)'"
 check "toxwire --config left tox-bootstrapd's keys file unchanged" \
     test "$(sha256sum <"$TW_TMP/bd/keys")" = "$keys_sum"
 info_check "toxwire --config" "$BD_PORT" "$BD_MOTD"
