@@ -8,9 +8,6 @@
 #include "tcp_relay/tcp_wire.h"
 
 #define QUEUE_MIN_CAP 4096
-/* An idle client keeps a small buffer; a large one is given back when it
- * drains, so thousands of quiet clients cost little. */
-#define QUEUE_KEEP_CAP 8192
 
 void tw_tcp_stream_clear(tw_tcp_stream *st) {
   free(st->part);
@@ -130,13 +127,10 @@ long tw_tcp_stream_write(tw_tcp_stream *st, tw_tcp_write_fn *write, void *ctx, v
     st->q_len -= (size_t)w;
     total += w;
   }
-  if (st->q_len == 0) {
-    st->q_head = 0;
-    if (st->q_cap > QUEUE_KEEP_CAP) {
-      free(st->q);
-      st->q = NULL;
-      st->q_cap = 0;
-    }
+  if (st->q_len == 0) { /* given back when drained: thousands of quiet clients cost little */
+    free(st->q);
+    st->q = NULL;
+    st->q_cap = st->q_head = 0;
   }
   return total;
 }
