@@ -307,4 +307,83 @@ expect_reject "node: a bad --bootstrap" "--bootstrap 'nonsense'" \
     "$TW" node --profile "$D/x.profile" --bootstrap nonsense
 expect_reject "node: no --profile" "--profile is required" "$TW" node
 
+# ---- the TCP relay: bad options, and a stranger's bytes on its port
+expect_reject "bootstrap: --tcp-port 0" "--tcp-port must be ports" \
+    "$TW" bootstrap --keys "$D/good1" --tcp-port 0
+expect_reject "bootstrap: --tcp-port abc" "--tcp-port must be ports" \
+    "$TW" bootstrap --keys "$D/good1" --tcp-port abc
+expect_reject "bootstrap: --tcp-port with 9 ports" "at most 8 ports" \
+    "$TW" bootstrap --keys "$D/good1" --tcp-port 1,2,3,4,5,6,7,8,9
+expect_reject "bootstrap: --tcp-max-per-ip 0" "--tcp-max-per-ip must be a number" \
+    "$TW" bootstrap --keys "$D/good1" --tcp-port 34011 --tcp-max-per-ip 0
+python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",34012)); s.listen(); time.sleep(30)' &
+holder=$!
+wait_for_tcp() { python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),1)' "$1"; }
+tw_wait_until 5 wait_for_tcp 34012
+expect_reject "bootstrap: --tcp-port already in use" "TCP port 34012" \
+    "$TW" bootstrap --keys "$D/good1" --port 34012 --tcp-port 34012
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+
+tw_toxwire_start tcp 34013 --tcp-port 34013 --tcp-max-per-ip 8
+tcp_junk=$(timeout 60 python3 - 34013 <<'PY'
+import os, socket, sys, time
+port = int(sys.argv[1])
+def closed_within(s, secs):
+    """True when the server closes s (EOF or reset) within secs."""
+    s.settimeout(secs)
+    try:
+        while s.recv(4096):
+            pass
+        return True
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+out = []
+# A handshake of random bytes: it cannot open, so the server hangs up.
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(os.urandom(128))
+out.append("junk_handshake_closed=%d" % closed_within(s, 3))
+# A megabyte of random bytes.
+s = socket.create_connection(("127.0.0.1", port))
+try:
+    s.sendall(os.urandom(1 << 20))
+except OSError:
+    pass
+out.append("junk_megabyte_closed=%d" % closed_within(s, 3))
+# Twelve silent connections from one address: eight are held, four refused.
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(12)]
+time.sleep(0.5)
+refused = sum(closed_within(c, 0.3) for c in held)
+out.append("per_ip_refused=%d" % refused)
+for c in held:
+    c.close()
+time.sleep(0.3)
+# Half a handshake, then nothing; and nothing at all: both closed in 10 s.
+half = socket.create_connection(("127.0.0.1", port))
+half.sendall(os.urandom(60))
+silent = socket.create_connection(("127.0.0.1", port))
+t0 = time.time()
+a = closed_within(half, 13)
+b = closed_within(silent, max(0.1, 13 - (time.time() - t0)))
+out.append("half_open_closed=%d silent_closed=%d after=%.1f" % (a, b, time.time() - t0))
+print(" ".join(out))
+PY
+)
+tw_note "tcp junk: $tcp_junk"
+check "TCP relay: a handshake of random bytes is hung up on" grep -q 'junk_handshake_closed=1' <<<"$tcp_junk"
+check "  ...so is a megabyte of random bytes" grep -q 'junk_megabyte_closed=1' <<<"$tcp_junk"
+check "  ...12 connections from one IP with --tcp-max-per-ip 8: 4 refused" grep -q 'per_ip_refused=4' <<<"$tcp_junk"
+check "  ...half a handshake, and no handshake, are closed within 13 s" \
+    grep -q 'half_open_closed=1 silent_closed=1' <<<"$tcp_junk"
+sleep 1.2 # a status write
+check "  ...bad handshakes counted (tcp_handshakes_bad >= 2)" tw_status_ge tcp tcp_handshakes_bad 2
+check "  ...refusals counted (tcp_refused_addr >= 4)" tw_status_ge tcp tcp_refused_addr 4
+check "  ...timeouts counted (tcp_closed_timeout >= 2)" tw_status_ge tcp tcp_closed_timeout 2
+check "  ...no client is left held (tcp_clients 0)" test "$(tw_status_value tcp tcp_clients)" = 0
+check "  ...the node still answers Bootstrap Info" tw_bootstrap_info 127.0.0.1 34013
+tw_stop tcp; rc=$?
+check "  ...and exits 0 on SIGTERM" test "$rc" -eq 0
+check "  ...log has no error or sanitizer report" tw_log_clean tcp
+
 tw_summary
