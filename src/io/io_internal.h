@@ -21,5 +21,9 @@ void tw_io_remove_hook(tw_io *io, void *ctx);
 void tw_io_sockaddr_from_addr(const tw_addr *a, bool v6, struct sockaddr_storage *ss,
                               socklen_t *len);
 bool tw_io_addr_from_sockaddr(const struct sockaddr_storage *ss, tw_addr *a);
+/* The address to bind: ip (NULL: any; IPv4 text is mapped on a v6 socket)
+ * and port. False when ip is not an address. */
+bool tw_io_bind_sockaddr(const char *ip, uint16_t port, bool v6, struct sockaddr_storage *ss,
+                         socklen_t *sl);
 
 #endif

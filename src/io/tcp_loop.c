@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 
 #include "io/io_internal.h"
 #include "toxwire/io.h"
@@ -170,28 +169,13 @@ static int listen_on(const char *ip, uint16_t port, bool v6, char *why, size_t w
   }
   int one = 1, zero = 0;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_storage ss = {0};
+  if (v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  struct sockaddr_storage ss;
   socklen_t sl;
-  if (v6) {
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(port);
-    s6->sin6_addr = in6addr_any;
-    struct in_addr v4;
-    if (ip && inet_pton(AF_INET6, ip, &s6->sin6_addr) != 1) {
-      if (inet_pton(AF_INET, ip, &v4) != 1) goto bad_ip;
-      s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
-      memcpy(&s6->sin6_addr.s6_addr[12], &v4, 4);
-    }
-    sl = sizeof *s6;
-  } else {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(port);
-    s4->sin_addr.s_addr = htonl(INADDR_ANY);
-    if (ip && inet_pton(AF_INET, ip, &s4->sin_addr) != 1) goto bad_ip;
-    sl = sizeof *s4;
+  if (!tw_io_bind_sockaddr(ip, port, v6, &ss, &sl)) {
+    snprintf(why, whylen, "'%s' is not an IP address", ip);
+    close(fd);
+    return -1;
   }
   if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
     snprintf(why, whylen, "TCP port %u: %s", port, strerror(errno));
@@ -199,10 +183,6 @@ static int listen_on(const char *ip, uint16_t port, bool v6, char *why, size_t w
     return -1;
   }
   return fd;
-bad_ip:
-  snprintf(why, whylen, "'%s' is not an IP address", ip);
-  close(fd);
-  return -1;
 }
 
 /* Thousands of clients need thousands of descriptors. */

@@ -360,6 +360,32 @@ void tw_io_free(tw_io *io) {
   free(io);
 }
 
+bool tw_io_bind_sockaddr(const char *ip, uint16_t port, bool v6, struct sockaddr_storage *ss,
+                         socklen_t *sl) {
+  memset(ss, 0, sizeof *ss);
+  if (v6) {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(port);
+    s6->sin6_addr = in6addr_any;
+    if (ip && inet_pton(AF_INET6, ip, &s6->sin6_addr) != 1) {
+      struct in_addr v4; /* an IPv4 address on a dual-stack socket: mapped */
+      if (inet_pton(AF_INET, ip, &v4) != 1) return false;
+      s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
+      memcpy(&s6->sin6_addr.s6_addr[12], &v4, 4);
+    }
+    *sl = sizeof *s6;
+  } else {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(port);
+    s4->sin_addr.s_addr = htonl(INADDR_ANY);
+    if (ip && inet_pton(AF_INET, ip, &s4->sin_addr) != 1) return false;
+    *sl = sizeof *s4;
+  }
+  return true;
+}
+
 static int try_bind(tw_io *io, int family, const char *ip, uint16_t port, int *err) {
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -374,36 +400,13 @@ static int try_bind(tw_io *io, int family, const char *ip, uint16_t port, int *e
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
   if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf) != 0)
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-  struct sockaddr_storage ss = {0};
+  struct sockaddr_storage ss;
   socklen_t sl;
-  if (family == AF_INET6) {
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(port);
-    s6->sin6_addr = in6addr_any;
-    if (ip && inet_pton(AF_INET6, ip, &s6->sin6_addr) != 1) {
-      struct in_addr v4;
-      if (inet_pton(AF_INET, ip, &v4) != 1) {
-        close(fd);
-        *err = EINVAL;
-        return -1;
-      }
-      s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
-      memcpy(&s6->sin6_addr.s6_addr[12], &v4, 4);
-    }
-    sl = sizeof *s6;
-  } else {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(port);
-    s4->sin_addr.s_addr = htonl(INADDR_ANY);
-    if (ip && inet_pton(AF_INET, ip, &s4->sin_addr) != 1) {
-      close(fd);
-      *err = EINVAL;
-      return -1;
-    }
-    sl = sizeof *s4;
+  if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  if (!tw_io_bind_sockaddr(ip, port, family == AF_INET6, &ss, &sl)) {
+    close(fd);
+    *err = EINVAL;
+    return -1;
   }
   if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
     *err = errno;
