@@ -12,8 +12,9 @@
 #define DEFAULT_QUEUE_BYTES (256 * 1024)
 #define DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
 #define CONTROL_EXTRA_BYTES (64 * 1024)
-/* Route requests in flight; more than this and the oldest is forgotten. */
-#define MAX_PENDING_ROUTES 64
+/* Route requests in flight: as many as the relay has ids, so a node with
+ * hundreds of friends can ask for all of them at once. */
+#define MAX_PENDING_ROUTES TW_TCP_MAX_LINKS
 
 struct tw_tcp_client {
   tw_tcp_client_config cfg;
@@ -26,10 +27,10 @@ struct tw_tcp_client {
   uint64_t ping_id;
   tw_time_ms ping_sent_at, next_ping;
   bool want_write_on;
-  tw_key pending[MAX_PENDING_ROUTES];
+  tw_key *pending;       /* route requests in flight (allocated with the first) */
   unsigned npending, pending_next;
   tw_key *ids;           /* ids[conn_id - 16]: the key a route response gave it */
-  uint8_t *id_used;
+  uint8_t *id_used;      /* NULL until the first route request */
   tw_tcp_client_stats stats;
 };
 
@@ -87,6 +88,7 @@ void tw_tcp_client_free(tw_tcp_client *c) {
   tw_tcp_stream_clear(&c->st);
   free(c->ids);
   free(c->id_used);
+  free(c->pending);
   tw_crypto_wipe(c, sizeof *c);
   free(c);
 }
@@ -141,7 +143,7 @@ static int handle_packet(tw_tcp_client *c, const uint8_t *plain, size_t len, tw_
     break;
   case TW_TCP_CONNECT_NOTIFICATION:
   case TW_TCP_DISCONNECT_NOTIFICATION:
-    if (!c->id_used[i]) return TW_E_NOTFOUND;
+    if (c->id_used == NULL || !c->id_used[i]) return TW_E_NOTFOUND;
     ev.pk = c->ids[i];
     ev.kind = p.kind == TW_TCP_CONNECT_NOTIFICATION ? TW_TCP_EV_CONNECT : TW_TCP_EV_DISCONNECT;
     break;
@@ -165,7 +167,7 @@ static int handle_packet(tw_tcp_client *c, const uint8_t *plain, size_t len, tw_
   case TW_TCP_ONION_REQUEST:
     return TW_E_KIND; /* only a client sends these */
   default:
-    if (!c->id_used[i]) return TW_E_NOTFOUND;
+    if (c->id_used == NULL || !c->id_used[i]) return TW_E_NOTFOUND;
     ev.pk = c->ids[i];
     ev.kind = TW_TCP_EV_DATA;
     break;
@@ -235,10 +237,11 @@ int tw_tcp_client_send_route_request(tw_tcp_client *c, const tw_key *pk) {
   uint8_t out[1 + TW_PUBLIC_KEY_SIZE];
   int rc = queue(c, out, tw_tcp_write_route_request(out, pk), true);
   if (rc != TW_OK) return rc;
-  if (c->ids == NULL) {
-    c->ids = calloc(TW_TCP_MAX_LINKS, sizeof *c->ids);
-    c->id_used = calloc(TW_TCP_MAX_LINKS, 1);
-    if (c->ids == NULL || c->id_used == NULL) return TW_E_NOMEM;
+  if (c->ids == NULL || c->id_used == NULL || c->pending == NULL) {
+    if (c->ids == NULL) c->ids = calloc(TW_TCP_MAX_LINKS, sizeof *c->ids);
+    if (c->id_used == NULL) c->id_used = calloc(TW_TCP_MAX_LINKS, 1);
+    if (c->pending == NULL) c->pending = calloc(MAX_PENDING_ROUTES, sizeof *c->pending);
+    if (c->ids == NULL || c->id_used == NULL || c->pending == NULL) return TW_E_NOMEM;
   }
   if (c->npending < MAX_PENDING_ROUTES) {
     c->pending[c->npending++] = *pk;

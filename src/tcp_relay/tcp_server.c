@@ -189,8 +189,12 @@ static int queue_frame(tw_tcp_server *s, conn *c, const uint8_t *plain, size_t l
   size_t before = c->st.q_len;
   int rc = tw_tcp_stream_seal(&c->st, plain, len, limit);
   if (rc != TW_OK) {
-    if (control) doom(s, c, rc); /* it does not read even its answers */
-    else s->stats.dropped_queue_full++;
+    if (control) { /* it does not read even its answers */
+      if (!c->doomed) s->stats.closed_stalled++;
+      doom(s, c, rc);
+    } else {
+      s->stats.dropped_queue_full++;
+    }
     return rc;
   }
   s->queued_total += c->st.q_len - before;
@@ -283,7 +287,8 @@ static int handle_route_request(tw_tcp_server *s, conn *c, const tw_tcp_packet *
   }
   uint8_t conn_id = idx < 0 ? 0 : (uint8_t)(idx + TW_TCP_FIRST_CONN_ID);
   queue_control(s, c, out, tw_tcp_write_route_response(out, conn_id, &p->pk));
-  if (idx < 0 || c->links[idx].state == LINK_ONLINE) return idx < 0 ? TW_E_FULL : TW_OK;
+  if (idx < 0) return tw_key_equal(&p->pk, &c->pk) ? TW_E_SELF : TW_E_FULL;
+  if (c->links[idx].state == LINK_ONLINE) return TW_OK;
 
   /* Link the pair if the other side asked for us too. */
   conn *peer = find_by_pk(s, &p->pk);
@@ -437,6 +442,7 @@ static void confirm(tw_tcp_server *s, conn *c) {
   s->stats.pending--;
   s->stats.confirmed++;
   c->next_ping = s->now + s->cfg.ping_interval_ms;
+  note_deadline(s, c); /* the first ping may be due before the handshake deadline */
 }
 
 int tw_tcp_server_handle_bytes(tw_tcp_server *s, uint64_t id, const uint8_t *bytes, size_t len,
@@ -461,7 +467,7 @@ int tw_tcp_server_handle_bytes(tw_tcp_server *s, uint64_t id, const uint8_t *byt
       if (rc == TW_OK) {
         if (c->state == C_UNCONFIRMED) confirm(s, c);
         int prc = handle_packet(s, c, plain, mlen - TW_MAC_SIZE);
-        if (prc != TW_OK) s->stats.dropped[-prc]++; /* the packet, not the client */
+        if (prc < 0 && prc > TW_E__LAST) s->stats.dropped[-prc]++; /* the packet, not the client */
       }
     }
     if (rc != TW_OK) {
