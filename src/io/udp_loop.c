@@ -469,7 +469,7 @@ int tw_io_run(tw_io *io) {
   io->stop_signal = 0;
   evsignal_add(io->sigint_ev, NULL);
   evsignal_add(io->sigterm_ev, NULL);
-  tw_io_rearm(io);
+  after_event(io); /* what was queued before the loop started goes out now */
   event_base_dispatch(io->base);
   flush(io);
   evsignal_del(io->sigint_ev);

@@ -371,6 +371,7 @@ static int handle_packet(tw_tcp_server *s, conn *c, const uint8_t *plain, size_t
     if (c->ping_id == 0 || p.ping_id != c->ping_id) return TW_E_UNSOLICITED;
     c->ping_id = 0;
     c->next_ping = s->now + s->cfg.ping_interval_ms;
+    note_deadline(s, c);
     return TW_OK;
   case TW_TCP_OOB_SEND:
     return handle_oob_send(s, c, &p);
