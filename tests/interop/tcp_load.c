@@ -47,12 +47,13 @@
  * had for them comes first), and every one of them must have been dropped.
  *
  * Time line: clients connect at once (at most --connect-burst
- * connections or handshakes in flight), pairs stream as soon as they are
- * linked, until --duration s after the last pair linked (or the connect
- * deadline); then senders stop and the receivers get --drain-s to receive
- * everything. --hold S keeps every client connected for S more seconds
- * before the result (for memory measurements; a `holding` line marks its
- * start). --linger S keeps the connections open for up to S seconds after
+ * connections or handshakes in flight); once every client that should be
+ * confirmed is, and every pair is linked (or at the --connect-timeout
+ * deadline, which is then an error), the pairs stream for --duration s;
+ * then senders stop and the receivers get --drain-s to receive everything;
+ * then the slow clients' EOF is awaited (--drain-s more at most). --hold S
+ * keeps every client connected for S more seconds before the result (for
+ * memory measurements; a `holding` line marks its start). --linger S keeps the connections open for up to S seconds after
  * the result line (until every one is closed by the relay, or SIGTERM).
  *
  * Output: plain lines on stdout, key=value fields, flushed per line:
@@ -222,6 +223,35 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 static double tsec(uint64_t t) { return (double)(t - T0) / 1000.0; }
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The pinger's round trips, in microseconds, for percentiles. */
+static uint32_t *g_rtt;
+static size_t g_nrtt, g_rtt_cap;
+static uint64_t g_ping_us;
+static void rtt_add(uint64_t us) {
+  if (g_nrtt == g_rtt_cap) {
+    size_t cap = g_rtt_cap ? g_rtt_cap * 2 : 1024;
+    uint32_t *n = realloc(g_rtt, cap * sizeof *n);
+    if (n == NULL) return;
+    g_rtt = n;
+    g_rtt_cap = cap;
+  }
+  g_rtt[g_nrtt++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+static double rtt_pct(double q) {
+  if (g_nrtt == 0) return 0;
+  size_t i = (size_t)(q * (double)(g_nrtt - 1) + 0.5);
+  return (double)g_rtt[i] / 1000.0;
+}
 
 static void error_line(const char *what, const char *fmt, ...) {
   S.errors++;
@@ -454,6 +484,7 @@ static void on_event(void *ctx, const tw_tcp_client_event *ev, tw_time_ms now_) 
     }
     if (x->role == R_PINGER && x->ping_at) {
       uint64_t rtt = now - x->ping_at;
+      if (g_ping_us) rtt_add(now_us() - g_ping_us);
       S.pongs++;
       if (rtt > S.ping_max) S.ping_max = rtt;
       if (rtt > (uint64_t)O.probe_max_ms) {
@@ -473,10 +504,7 @@ static void on_event(void *ctx, const tw_tcp_client_event *ev, tw_time_ms now_) 
     x->linked = true;
     x->t_linked = now;
     x->rx_progress = now;
-    if (x->role == R_PAIR && C[x->partner].linked) {
-      S.linked_pairs++;
-      if (!S.stream_start) S.stream_start = now;
-    }
+    if (x->role == R_PAIR && C[x->partner].linked) S.linked_pairs++;
     break;
   case TW_TCP_EV_DISCONNECT:
     if (x->role == R_PAIR && x->linked && ev->conn_id == x->conn_id) {
@@ -692,8 +720,10 @@ static void handle_io(cl *x, uint32_t evs, uint64_t now) {
       close_fd(x);
       return;
     }
-  } else if (!(evs & EPOLLOUT) && (evs & (EPOLLERR | EPOLLHUP))) {
-    /* Not reading (a slow client), and the relay reset the connection. */
+  } else if (!x->reading && (evs & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))) {
+    /* Not reading (a slow client), and the relay reset or closed the
+     * connection (its FIN comes after every byte it sent, so it has
+     * finished with us). */
     if (x->c && !x->dead_lib) tw_tcp_client_handle_eof(x->c, now);
     note_closed(x, TW_E_IO, now);
     close_fd(x);
@@ -1092,6 +1122,7 @@ int main(int argc, char **argv) {
           if (!pg->ping_at && now >= next_ping) {
             if (tw_tcp_client_send_ping(pg->c, now) == TW_OK) {
               pg->ping_at = now;
+              g_ping_us = now_us();
               pg->stalled = false;
               S.pings++;
               tw_tcp_client_flush(pg->c, now);
@@ -1171,6 +1202,7 @@ int main(int argc, char **argv) {
         }
         phase = P_STREAM;
         g_streaming = O.pairs > 0;
+        S.stream_start = now;
         stream_end = now + (uint64_t)(O.duration_s * 1000);
         if (O.pairs == 0 && O.slow_data_pairs == 0 && O.slow_ping == 0 && O.silent == 0 &&
             O.half == 0 && !probing)
@@ -1296,6 +1328,9 @@ int main(int argc, char **argv) {
             S.probes_failed == 0 && S.ping_late == 0 && S.not_dropped == 0 && S.errors == 0;
   int up = 0;
   for (int i = 0; i < NC; i++) up += C[i].fd >= 0 && C[i].confirmed;
+  qsort(g_rtt, g_nrtt, sizeof *g_rtt, cmp_u32);
+  int probes_unfinished = 0; /* started in the last moments, not judged */
+  for (int k = 0; k < NPROBE; k++) probes_unfinished += C[NC + k].started;
 #define FIRST(r) (S.drop_first[r] ? tsec(S.drop_first[r]) : 0.0)
 #define LAST(r) (S.drop_last[r] ? tsec(S.drop_last[r]) : 0.0)
   printf("clients_connected %llu/%d (TCP), handshakes %llu, confirmed %llu/%d, up at the end %d\n",
@@ -1314,13 +1349,17 @@ int main(int argc, char **argv) {
          (unsigned long long)S.bad_ack, (unsigned long long)S.stalls,
          (unsigned long long)max_gap);
   if (probing)
-    printf("responsiveness: %llu fresh clients, %llu in time, %llu late, %llu failed, slowest "
-           "%llu ms (ping part %llu ms), mean %.1f ms; pinger %llu pongs, slowest %llu ms\n",
+    printf("responsiveness: %llu fresh clients, %llu in time, %llu late, %llu failed, %d "
+           "unfinished at the end, slowest "
+           "%llu ms (ping part %llu ms), mean %.1f ms; pinger %llu pongs, median %.2f ms, "
+           "99th percentile %.2f ms, slowest %llu ms\n",
            (unsigned long long)S.probes_started, (unsigned long long)S.probes_ok,
            (unsigned long long)S.probes_late, (unsigned long long)S.probes_failed,
-           (unsigned long long)S.probe_max_total, (unsigned long long)S.probe_max_ping,
+           probes_unfinished, (unsigned long long)S.probe_max_total,
+           (unsigned long long)S.probe_max_ping,
            S.probes_ok ? (double)S.probe_sum_total / (double)S.probes_ok : 0.0,
-           (unsigned long long)S.pongs, (unsigned long long)S.ping_max);
+           (unsigned long long)S.pongs, rtt_pct(0.5), rtt_pct(0.99),
+           (unsigned long long)S.ping_max);
   printf("misbehaving clients dropped by the relay: slow %llu/%llu (t=%.1f..%.1f s), silent "
          "%llu/%llu (t=%.1f..%.1f), half handshake %llu/%llu (t=%.1f..%.1f)\n",
          (unsigned long long)slow_dropped, (unsigned long long)slow_total,
@@ -1336,7 +1375,8 @@ int main(int argc, char **argv) {
          "connect_failed=%llu pairs=%d pairs_linked=%llu bytes_sent=%llu bytes_verified=%llu "
          "mb_s=%.2f stream_s=%.2f corrupt=%llu misdelivered=%llu lost=%llu gaps=%llu dups=%llu "
          "stalls=%llu max_wait_ms=%llu unexpected_close=%llu probes=%llu probes_late=%llu "
-         "probes_failed=%llu probe_max_ms=%llu ping_max_ms=%llu ping_late=%llu slow=%llu "
+         "probes_failed=%llu probe_max_ms=%llu probe_mean_ms=%.1f ping_max_ms=%llu "
+         "ping_p50_ms=%.3f ping_p99_ms=%.3f ping_late=%llu slow=%llu "
          "slow_dropped=%llu silent=%llu silent_dropped=%llu half=%llu half_dropped=%llu "
          "slow_drop_last_s=%.2f silent_drop_last_s=%.2f not_dropped=%llu errors=%llu "
          "elapsed_s=%.2f\n",
@@ -1349,7 +1389,9 @@ int main(int argc, char **argv) {
          (unsigned long long)S.stalls, (unsigned long long)max_gap,
          (unsigned long long)S.unexpected_close, (unsigned long long)S.probes_started,
          (unsigned long long)S.probes_late, (unsigned long long)S.probes_failed,
-         (unsigned long long)S.probe_max_total, (unsigned long long)S.ping_max,
+         (unsigned long long)S.probe_max_total,
+         S.probes_ok ? (double)S.probe_sum_total / (double)S.probes_ok : 0.0,
+         (unsigned long long)S.ping_max, rtt_pct(0.5), rtt_pct(0.99),
          (unsigned long long)S.ping_late, (unsigned long long)slow_total,
          (unsigned long long)slow_dropped, (unsigned long long)S.expected_drop[R_SILENT],
          (unsigned long long)S.dropped_by_relay[R_SILENT],
@@ -1394,6 +1436,7 @@ int main(int argc, char **argv) {
   }
   free(C);
   free(order);
+  free(g_rtt);
   close(g_ep);
   return ok ? 0 : 1;
 }
