@@ -816,6 +816,14 @@ static void write_seeds(const char *dir) {
   putn(&w, payload, 5);
   seed(dir, "sealed-route-data", &w);
 
+  /* Sealed: more route requests in flight than the client remembers; the
+   * answer to a forgotten one is unsolicited. */
+  put8(&w, 0x01);
+  for (int k = 0; k < TW_TCP_MAX_LINKS + 5; k++) api_op(&w, 0, (uint8_t)(0x80 | k % 128), NULL, 0);
+  op2(&w, OP_ROUTE_RESP, 0x80, 16);
+  op2(&w, OP_ROUTE_RESP, 0x80 | 127, 17);
+  seed(dir, "sealed-pending-overflow", &w);
+
   /* Sealed: server packets without a route request first. */
   put8(&w, 0x01);
   op2(&w, OP_NOTIFY, 0, 20);

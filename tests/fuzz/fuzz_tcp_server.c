@@ -51,7 +51,8 @@
  *  12 CLOSE [c]              c's socket closes (EOF)
  *  13 PING [c]               the client pings
  *  14 HOLD [c][f]            f bit 0: what the server wrote to c waits;
- *                            bit 1: what the client wrote waits
+ *                            bit 1: what the client wrote waits (8 KiB
+ *                            fill the client's socket)
  *  15 CUT [c][n]             the client's bytes reach the server n at a
  *                            time (0: all at once)
  *  16 STALE [i]              calls with the id of a closed connection
@@ -89,7 +90,8 @@
 #define MAX_OPS 2048
 #define MAX_STALE 16
 #define MAX_LINKS_SEEN 16
-#define SINK_CAP (512 * 1024)
+#define SINK_CAP (512 * 1024) /* what the server wrote, waiting for a client */
+#define UP_CAP (8 * 1024)     /* what a client wrote: its socket fills sooner */
 #define CONTROL_EXTRA (64 * 1024) /* the server's allowance for control frames */
 
 enum { OP_ACCEPT, OP_RAW, OP_PLAIN, OP_ROUTE, OP_DATA, OP_OOB, OP_DISCONNECT, OP_ONION,
@@ -258,7 +260,7 @@ static int srv_onion(void *ctx, uint64_t link, const uint8_t *data, size_t len, 
 static long cl_write(void *ctx, void *user, const uint8_t *bytes, size_t len) {
   hconn *h = hconn_of_user(ctx);
   FUZZ_CHECK(user == NULL && len > 0 && h->cl != NULL);
-  return (long)buf_put(&h->to_server, bytes, len, SINK_CAP);
+  return (long)buf_put(&h->to_server, bytes, len, UP_CAP);
 }
 
 static void cl_want_write(void *ctx, void *user, bool on) {
@@ -1040,6 +1042,33 @@ static void write_seeds(const char *dir) {
   op(&w, OP_STALE, 0);
   op(&w, OP_STALE, 1);
   seed(dir, "ops-slow-sockets", &w);
+
+  /* The total queue limit before the per-client one; a client whose own
+   * socket fills up while its bytes are held. */
+  put8(&w, 0x01 | 3 << 1 | 1 << 3);
+  linked_pair(&w);
+  op2(&w, OP_WMODE, 1, W_NONE);
+  for (int i = 0; i < 4; i++) {
+    put8(&w, OP_DATA);
+    put8(&w, 0);
+    put8(&w, 16);
+    put16(&w, 1500);
+    putn(&w, payload, 1100);
+    putn(&w, payload, 400);
+  }
+  op2(&w, OP_WMODE, 1, W_ALL);
+  op(&w, OP_WRITABLE, 1);
+  op2(&w, OP_HOLD, 0, 2);
+  for (int i = 0; i < 8; i++) {
+    put8(&w, OP_DATA);
+    put8(&w, 0);
+    put8(&w, 16);
+    put16(&w, 2000);
+    putn(&w, payload, 1100);
+    putn(&w, payload, 900);
+  }
+  op2(&w, OP_HOLD, 0, 0);
+  seed(dir, "ops-queue-limits", &w);
 
   /* The same key twice: the newer replaces the older; cut reads. */
   put8(&w, 0x01);
