@@ -115,4 +115,44 @@ static inline void fuzz_rng_fill(void *ctx, uint8_t *out, size_t len) {
     }                                                                        \
   } while (0)
 
+/* The fuzzer's input, read a field at a time; past its end every read
+ * gives zeroes (getn: fewer bytes), so a harness never runs off it. */
+typedef struct fuzz_rd {
+  const uint8_t *p;
+  size_t n, pos;
+} fuzz_rd;
+
+static inline uint8_t fuzz_get8(fuzz_rd *r) { return r->pos < r->n ? r->p[r->pos++] : 0; }
+static inline uint16_t fuzz_get16(fuzz_rd *r) {
+  uint16_t hi = fuzz_get8(r);
+  return (uint16_t)(hi << 8 | fuzz_get8(r));
+}
+/* Up to *len bytes (fewer at the end of the input). */
+static inline const uint8_t *fuzz_getn(fuzz_rd *r, size_t *len) {
+  size_t left = r->n - r->pos;
+  if (*len > left) *len = left;
+  const uint8_t *p = r->p + r->pos;
+  r->pos += *len;
+  return p;
+}
+
+/* A seed being written (the seed writers' buffer); overflowing it is a bug
+ * in the seed writer. */
+typedef struct fuzz_wr {
+  uint8_t b[32768];
+  size_t n;
+} fuzz_wr;
+
+static inline void fuzz_put8(fuzz_wr *w, uint8_t v) {
+  if (w->n >= sizeof w->b) abort();
+  w->b[w->n++] = v;
+}
+static inline void fuzz_put16(fuzz_wr *w, uint16_t v) {
+  fuzz_put8(w, (uint8_t)(v >> 8));
+  fuzz_put8(w, (uint8_t)v);
+}
+static inline void fuzz_putn(fuzz_wr *w, const void *p, size_t n) {
+  for (size_t i = 0; i < n; i++) fuzz_put8(w, ((const uint8_t *)p)[i]);
+}
+
 #endif

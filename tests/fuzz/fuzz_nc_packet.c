@@ -293,25 +293,6 @@ static void teardown(void) {
 
 /* ---- reading the input ---- */
 
-typedef struct rd {
-  const uint8_t *p;
-  size_t n, pos;
-} rd;
-
-static uint8_t get8(rd *r) { return r->pos < r->n ? r->p[r->pos++] : 0; }
-static uint16_t get16(rd *r) {
-  uint16_t hi = get8(r);
-  return (uint16_t)(hi << 8 | get8(r));
-}
-/* Up to len bytes (fewer at the end of the input). */
-static const uint8_t *getn(rd *r, size_t *len) {
-  size_t left = r->n - r->pos;
-  if (*len > left) *len = left;
-  const uint8_t *p = r->p + r->pos;
-  r->pos += *len;
-  return p;
-}
-
 /* a - b over 24-byte big-endian numbers, UINT64_MAX unless 0 <= a - b < 2^64. */
 static uint64_t nonce_minus(const uint8_t *a, const uint8_t *b) {
   uint8_t d[TW_NONCE_SIZE];
@@ -348,11 +329,11 @@ static void deliver_sealed(const uint8_t *plain, size_t len, uint32_t skip) {
   if (must_open) FUZZ_CHECK(rc != TW_E_CRYPTO);
 }
 
-static void op_plain_built(rd *r) {
-  uint8_t flags = get8(r);
-  uint16_t bs = get16(r), num = get16(r);
-  size_t len = get16(r) % (TW_NC_MAX_DATA_SIZE + 1);
-  const uint8_t *data = getn(r, &len);
+static void op_plain_built(fuzz_rd *r) {
+  uint8_t flags = fuzz_get8(r);
+  uint16_t bs = fuzz_get16(r), num = fuzz_get16(r);
+  size_t len = fuzz_get16(r) % (TW_NC_MAX_DATA_SIZE + 1);
+  const uint8_t *data = fuzz_getn(r, &len);
   nc_conn *a = conn_of(0);
   uint32_t buffer_start = bs, number = num;
   if (!(flags & 1) && a != NULL) {
@@ -366,12 +347,12 @@ static void op_plain_built(rd *r) {
   deliver_sealed(plain, (size_t)pl, 0);
 }
 
-static void op_send(rd *r, int i) {
-  uint8_t id = get8(r);
-  size_t len = get16(r) % (TW_NC_MAX_DATA_SIZE + 2);
+static void op_send(fuzz_rd *r, int i) {
+  uint8_t id = fuzz_get8(r);
+  size_t len = fuzz_get16(r) % (TW_NC_MAX_DATA_SIZE + 2);
   uint8_t buf[TW_NC_MAX_DATA_SIZE + 2];
   size_t got = len ? len - 1 : 0;
-  const uint8_t *p = getn(r, &got);
+  const uint8_t *p = fuzz_getn(r, &got);
   memcpy(buf + 1, p, got);
   memset(buf + 1 + got, 0x5a, len ? len - 1 - got : 0);
   side *s = &g_w.s[i];
@@ -393,8 +374,8 @@ static void op_send(rd *r, int i) {
   check_all();
 }
 
-static void op_api(rd *r) {
-  uint8_t what = get8(r);
+static void op_api(fuzz_rd *r) {
+  uint8_t what = fuzz_get8(r);
   side *a = &g_w.s[0], *b = &g_w.s[1];
   switch (what % 6) {
   case 0: FUZZ_CHECK(tw_nc_conn_kill(a->nc, a->conn, g_w.now) == TW_OK); break;
@@ -419,14 +400,14 @@ static void op_api(rd *r) {
 }
 
 static void run(const uint8_t *data, size_t size) {
-  rd r = {data, size, 0};
+  fuzz_rd r = {data, size, 0};
   for (int ops = 0; r.pos < r.n && ops < MAX_OPS; ops++) {
-    uint8_t code = get8(&r) % OP_COUNT;
+    uint8_t code = fuzz_get8(&r) % OP_COUNT;
     switch (code) {
     case OP_RAW_PEER:
     case OP_RAW_STRANGER: {
-      size_t len = get16(&r);
-      const uint8_t *p = getn(&r, &len);
+      size_t len = fuzz_get16(&r);
+      const uint8_t *p = fuzz_getn(&r, &len);
       /* A copy of its own, so reads past the end are caught. */
       uint8_t *copy = malloc(len ? len : 1);
       if (copy == NULL) abort();
@@ -437,26 +418,26 @@ static void run(const uint8_t *data, size_t size) {
     }
     case OP_PLAIN:
     case OP_PLAIN_SKIP: {
-      uint32_t skip = code == OP_PLAIN_SKIP ? get16(&r) : 0;
-      size_t len = get16(&r) % (TW_NC_MAX_PLAIN_SIZE + 1);
-      const uint8_t *p = getn(&r, &len);
+      uint32_t skip = code == OP_PLAIN_SKIP ? fuzz_get16(&r) : 0;
+      size_t len = fuzz_get16(&r) % (TW_NC_MAX_PLAIN_SIZE + 1);
+      const uint8_t *p = fuzz_getn(&r, &len);
       deliver_sealed(p, len, skip);
       break;
     }
     case OP_PLAIN_BUILT: op_plain_built(&r); break;
     case OP_TICK: {
-      uint8_t t = get8(&r);
+      uint8_t t = fuzz_get8(&r);
       g_w.now += t < 200 ? t : (tw_time_ms)(t - 200) * 1000;
       timers();
       break;
     }
-    case OP_PUMP: pump(8, get8(&r)); break;
+    case OP_PUMP: pump(8, fuzz_get8(&r)); break;
     case OP_SEND_A: op_send(&r, 0); break;
     case OP_SEND_B: op_send(&r, 1); break;
     case OP_MUTATE: {
-      uint8_t idx = get8(&r);
-      uint16_t pos = get16(&r);
-      uint8_t x = get8(&r);
+      uint8_t idx = fuzz_get8(&r);
+      uint16_t pos = fuzz_get16(&r);
+      uint8_t x = fuzz_get8(&r);
       int seen = 0;
       for (int k = 0; k < g_w.nq; k++) {
         if (g_w.q[k].to != 0 || seen++ != idx % 8) continue;
@@ -468,7 +449,7 @@ static void run(const uint8_t *data, size_t size) {
       break;
     }
     case OP_REPLAY: {
-      uint8_t idx = get8(&r);
+      uint8_t idx = fuzz_get8(&r);
       int have = g_w.nrecent < RECENT ? g_w.nrecent : RECENT;
       if (have == 0) break;
       dgram d = g_w.recent[idx % have];
@@ -476,8 +457,8 @@ static void run(const uint8_t *data, size_t size) {
       break;
     }
     case OP_HANDSHAKE: {
-      uint16_t pos = get16(&r);
-      uint8_t x = get8(&r);
+      uint16_t pos = fuzz_get16(&r);
+      uint8_t x = fuzz_get8(&r);
       nc_conn *b = conn_of(1);
       if (b == NULL || !b->handshake_built) break;
       uint8_t hs[TW_NC_HANDSHAKE_SIZE];
@@ -530,51 +511,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 /* ---- seeds ---- */
 
-typedef struct wr {
-  uint8_t b[4096];
-  size_t n;
-} wr;
-
-static void put8(wr *w, uint8_t v) {
-  if (w->n < sizeof w->b) w->b[w->n++] = v;
-}
-static void put16(wr *w, uint16_t v) {
-  put8(w, (uint8_t)(v >> 8));
-  put8(w, (uint8_t)v);
-}
-static void putn(wr *w, const void *p, size_t n) {
-  for (size_t i = 0; i < n; i++) put8(w, ((const uint8_t *)p)[i]);
-}
 
 /* OP_PLAIN_BUILT relative to A's state, no padding. */
-static void built(wr *w, uint8_t flags, uint16_t bs, uint16_t num, const void *data, size_t n) {
-  put8(w, OP_PLAIN_BUILT);
-  put8(w, flags);
-  put16(w, bs);
-  put16(w, num);
-  put16(w, (uint16_t)n);
-  putn(w, data, n);
+static void built(fuzz_wr *w, uint8_t flags, uint16_t bs, uint16_t num, const void *data, size_t n) {
+  fuzz_put8(w, OP_PLAIN_BUILT);
+  fuzz_put8(w, flags);
+  fuzz_put16(w, bs);
+  fuzz_put16(w, num);
+  fuzz_put16(w, (uint16_t)n);
+  fuzz_putn(w, data, n);
 }
 
-static void tick(wr *w, uint8_t t) {
-  put8(w, OP_TICK);
-  put8(w, t);
+static void tick(fuzz_wr *w, uint8_t t) {
+  fuzz_put8(w, OP_TICK);
+  fuzz_put8(w, t);
 }
 
-static void pump_op(wr *w, uint8_t lose) {
-  put8(w, OP_PUMP);
-  put8(w, lose);
+static void pump_op(fuzz_wr *w, uint8_t lose) {
+  fuzz_put8(w, OP_PUMP);
+  fuzz_put8(w, lose);
 }
 
-static void send_op(wr *w, int side, uint8_t id, const char *text) {
-  put8(w, side == 0 ? OP_SEND_A : OP_SEND_B);
-  put8(w, id);
+static void send_op(fuzz_wr *w, int side, uint8_t id, const char *text) {
+  fuzz_put8(w, side == 0 ? OP_SEND_A : OP_SEND_B);
+  fuzz_put8(w, id);
   size_t n = strlen(text);
-  put16(w, (uint16_t)(n + 1));
-  putn(w, text, n);
+  fuzz_put16(w, (uint16_t)(n + 1));
+  fuzz_putn(w, text, n);
 }
 
-static void seed(const char *dir, const char *name, wr *w) {
+static void seed(const char *dir, const char *name, fuzz_wr *w) {
   fuzz_write_seed(dir, name, w->b, w->n);
   w->n = 0;
 }
@@ -582,7 +548,7 @@ static void seed(const char *dir, const char *name, wr *w) {
 static void write_seeds(const char *dir) {
   init_once();
   mkdir(dir, 0755);
-  wr w = {.n = 0};
+  fuzz_wr w = {.n = 0};
 
   /* Lossless in order (each at A's next number), then out of order by
    * absolute numbers (flags bit 0), with a repeat. */
@@ -625,10 +591,10 @@ static void write_seeds(const char *dir) {
   /* Kill, then both try again. */
   const uint8_t kill[] = {TW_NC_ID_KILL};
   built(&w, 0, 0, 0, kill, 1);
-  put8(&w, OP_API);
-  put8(&w, 1);
-  put8(&w, OP_API);
-  put8(&w, 2);
+  fuzz_put8(&w, OP_API);
+  fuzz_put8(&w, 1);
+  fuzz_put8(&w, OP_API);
+  fuzz_put8(&w, 2);
   for (int k = 0; k < 6; k++) {
     tick(&w, 5);
     pump_op(&w, 0);
@@ -643,28 +609,28 @@ static void write_seeds(const char *dir) {
   seed(dir, "lossy", &w);
 
   /* Raw plain parts: too short, only padding, reserved ids. */
-  put8(&w, OP_PLAIN);
-  put16(&w, 9);
-  putn(&w, "\0\0\0\0\0\0\0\0\x03", 9);
-  put8(&w, OP_PLAIN);
-  put16(&w, 12);
-  putn(&w, "\0\0\0\0\0\0\0\0\0\0\0\0", 12);
-  put8(&w, OP_PLAIN);
-  put16(&w, 10);
-  putn(&w, "\0\0\0\0\0\0\0\x01\x0f!", 10);
+  fuzz_put8(&w, OP_PLAIN);
+  fuzz_put16(&w, 9);
+  fuzz_putn(&w, "\0\0\0\0\0\0\0\0\x03", 9);
+  fuzz_put8(&w, OP_PLAIN);
+  fuzz_put16(&w, 12);
+  fuzz_putn(&w, "\0\0\0\0\0\0\0\0\0\0\0\0", 12);
+  fuzz_put8(&w, OP_PLAIN);
+  fuzz_put16(&w, 10);
+  fuzz_putn(&w, "\0\0\0\0\0\0\0\x01\x0f!", 10);
   seed(dir, "plain-raw", &w);
 
   /* Nonces: skips that move A's saved base, one beyond reach. */
   for (int k = 0; k < 4; k++) {
-    put8(&w, OP_PLAIN_SKIP);
-    put16(&w, 20000);
-    put16(&w, 10);
-    putn(&w, "\0\0\0\0\0\0\0\0\xc1x", 10);
+    fuzz_put8(&w, OP_PLAIN_SKIP);
+    fuzz_put16(&w, 20000);
+    fuzz_put16(&w, 10);
+    fuzz_putn(&w, "\0\0\0\0\0\0\0\0\xc1x", 10);
   }
-  put8(&w, OP_PLAIN_SKIP);
-  put16(&w, 0xffff);
-  put16(&w, 10);
-  putn(&w, "\0\0\0\0\0\0\0\0\xc1y", 10);
+  fuzz_put8(&w, OP_PLAIN_SKIP);
+  fuzz_put16(&w, 0xffff);
+  fuzz_put16(&w, 10);
+  fuzz_putn(&w, "\0\0\0\0\0\0\0\0\xc1y", 10);
   seed(dir, "nonce-skips", &w);
 
   /* Both send, some lost, timers resend. */
@@ -682,49 +648,49 @@ static void write_seeds(const char *dir) {
 
   /* Changed bytes in B's packets; replays of what A took. */
   send_op(&w, 1, 0x20, "mutate me");
-  put8(&w, OP_MUTATE);
-  put8(&w, 0);
-  put16(&w, 5);
-  put8(&w, 0x10);
+  fuzz_put8(&w, OP_MUTATE);
+  fuzz_put8(&w, 0);
+  fuzz_put16(&w, 5);
+  fuzz_put8(&w, 0x10);
   pump_op(&w, 0);
-  put8(&w, OP_REPLAY);
-  put8(&w, 0);
-  put8(&w, OP_REPLAY);
-  put8(&w, 1);
+  fuzz_put8(&w, OP_REPLAY);
+  fuzz_put8(&w, 0);
+  fuzz_put8(&w, OP_REPLAY);
+  fuzz_put8(&w, 1);
   seed(dir, "mutate-replay", &w);
 
   /* Late handshakes: intact, and with a changed byte. */
-  put8(&w, OP_HANDSHAKE);
-  put16(&w, 0);
-  put8(&w, 0);
-  put8(&w, OP_HANDSHAKE);
-  put16(&w, 200);
-  put8(&w, 0x01);
+  fuzz_put8(&w, OP_HANDSHAKE);
+  fuzz_put16(&w, 0);
+  fuzz_put8(&w, 0);
+  fuzz_put8(&w, OP_HANDSHAKE);
+  fuzz_put16(&w, 200);
+  fuzz_put8(&w, 0x01);
   seed(dir, "handshake-late", &w);
 
   /* Embedder calls: a new DHT key, a changed address, B kills. */
-  put8(&w, OP_API);
-  put8(&w, 0x84);
+  fuzz_put8(&w, OP_API);
+  fuzz_put8(&w, 0x84);
   tick(&w, 10);
   pump_op(&w, 0);
-  put8(&w, OP_API);
-  put8(&w, 0x85);
-  put8(&w, OP_API);
-  put8(&w, 3);
+  fuzz_put8(&w, OP_API);
+  fuzz_put8(&w, 0x85);
+  fuzz_put8(&w, OP_API);
+  fuzz_put8(&w, 3);
   for (int k = 0; k < 4; k++) {
     tick(&w, 5);
     pump_op(&w, 0);
   }
-  put8(&w, OP_API);
-  put8(&w, 1);
+  fuzz_put8(&w, OP_API);
+  fuzz_put8(&w, 1);
   pump_op(&w, 0);
   seed(dir, "api-calls", &w);
 
   /* Time: key rotations, handshake and cookie timeouts. */
-  put8(&w, OP_API);
-  put8(&w, 0);
-  put8(&w, OP_API);
-  put8(&w, 2);
+  fuzz_put8(&w, OP_API);
+  fuzz_put8(&w, 0);
+  fuzz_put8(&w, OP_API);
+  fuzz_put8(&w, 2);
   for (int k = 0; k < 12; k++) tick(&w, 201);
   tick(&w, 255);
   seed(dir, "timeouts", &w);
@@ -736,21 +702,21 @@ static void write_seeds(const char *dir) {
     tw_shared_key_compute(shared, &g_dht[0].pk, g_dht_alt.sk);
     uint8_t reqp[TW_NC_COOKIE_REQUEST_SIZE];
     tw_nc_cookie_request_encode(reqp, &g_dht_alt.pk, &g_self[1].pk, 42, nonce, shared);
-    put8(&w, OP_RAW_STRANGER);
-    put16(&w, sizeof reqp);
-    putn(&w, reqp, sizeof reqp);
+    fuzz_put8(&w, OP_RAW_STRANGER);
+    fuzz_put16(&w, sizeof reqp);
+    fuzz_putn(&w, reqp, sizeof reqp);
     seed(dir, "raw-cookie-request", &w);
   }
   static const uint8_t kinds[] = {0x18, 0x19, 0x1a, 0x1b};
   for (size_t k = 0; k < sizeof kinds; k++) {
-    put8(&w, OP_RAW_PEER);
-    put16(&w, 40);
-    put8(&w, kinds[k]);
-    for (int j = 1; j < 40; j++) put8(&w, (uint8_t)(j * 13));
-    put8(&w, OP_RAW_STRANGER);
-    put16(&w, 3);
-    put8(&w, kinds[k]);
-    put16(&w, 0);
+    fuzz_put8(&w, OP_RAW_PEER);
+    fuzz_put16(&w, 40);
+    fuzz_put8(&w, kinds[k]);
+    for (int j = 1; j < 40; j++) fuzz_put8(&w, (uint8_t)(j * 13));
+    fuzz_put8(&w, OP_RAW_STRANGER);
+    fuzz_put16(&w, 3);
+    fuzz_put8(&w, kinds[k]);
+    fuzz_put16(&w, 0);
   }
   seed(dir, "raw-kinds", &w);
 }

@@ -480,29 +480,11 @@ static void teardown(void) {
 
 /* ---- reading the input ---- */
 
-typedef struct rd {
-  const uint8_t *p;
-  size_t n, pos;
-} rd;
-
-static uint8_t get8(rd *r) { return r->pos < r->n ? r->p[r->pos++] : 0; }
-static uint16_t get16(rd *r) {
-  uint16_t hi = get8(r);
-  return (uint16_t)(hi << 8 | get8(r));
-}
-static const uint8_t *getn(rd *r, size_t *len) {
-  size_t left = r->n - r->pos;
-  if (*len > left) *len = left;
-  const uint8_t *p = r->p + r->pos;
-  r->pos += *len;
-  return p;
-}
-
-static void run_raw(rd *r) {
+static void run_raw(fuzz_rd *r) {
   for (int ops = 0; r->pos < r->n && ops < MAX_OPS; ops++) {
-    uint8_t sel = get8(r);
-    size_t len = get8(r);
-    const uint8_t *p = getn(r, &len);
+    uint8_t sel = fuzz_get8(r);
+    size_t len = fuzz_get8(r);
+    const uint8_t *p = fuzz_getn(r, &len);
     feed_client(p, len);
     if (sel & 1) {
       g_w.now += (tw_time_ms)(sel >> 4) * 700;
@@ -518,10 +500,10 @@ static void run_raw(rd *r) {
   }
 }
 
-static void api(rd *r) {
-  uint8_t what = get8(r), a = get8(r);
-  size_t len = get16(r) % (TW_TCP_MAX_PACKET + 2);
-  const uint8_t *p = getn(r, &len);
+static void api(fuzz_rd *r) {
+  uint8_t what = fuzz_get8(r), a = fuzz_get8(r);
+  size_t len = fuzz_get16(r) % (TW_TCP_MAX_PACKET + 2);
+  const uint8_t *p = fuzz_getn(r, &len);
   uint8_t *copy = malloc(len ? len : 1);
   if (copy == NULL) abort();
   memcpy(copy, p, len);
@@ -570,96 +552,96 @@ static void api(rd *r) {
   free(copy);
 }
 
-static void run_sealed(rd *r, bool late) {
+static void run_sealed(fuzz_rd *r, bool late) {
   pump();
   if (!late) answer(1);
   uint8_t out[TW_TCP_MAX_PACKET + 2];
   for (int ops = 0; r->pos < r->n && ops < MAX_OPS; ops++) {
-    uint8_t code = get8(r) % OP_COUNT;
+    uint8_t code = fuzz_get8(r) % OP_COUNT;
     switch (code) {
     case OP_FRAME: {
-      size_t len = get16(r) % (TW_TCP_MAX_PACKET + 2);
-      const uint8_t *p = getn(r, &len);
+      size_t len = fuzz_get16(r) % (TW_TCP_MAX_PACKET + 2);
+      const uint8_t *p = fuzz_getn(r, &len);
       memcpy(out, p, len);
       relay_send(out, len);
       break;
     }
     case OP_RAW: {
-      size_t len = get16(r) % 4096;
-      const uint8_t *p = getn(r, &len);
+      size_t len = fuzz_get16(r) % 4096;
+      const uint8_t *p = fuzz_getn(r, &len);
       buf_put(&g_w.to_client, p, len, SIZE_MAX);
       break;
     }
     case OP_ROUTE_RESP: {
-      tw_key pk = key_arg(get8(r));
-      uint8_t id = get8(r);
+      tw_key pk = key_arg(fuzz_get8(r));
+      uint8_t id = fuzz_get8(r);
       relay_send(out, tw_tcp_write_route_response(out, id, &pk));
       break;
     }
     case OP_NOTIFY: {
-      uint8_t w = get8(r), id = get8(r);
+      uint8_t w = fuzz_get8(r), id = fuzz_get8(r);
       relay_send(out, tw_tcp_write_notification(out, w & 1 ? TW_TCP_DISCONNECT_NOTIFICATION
                                                            : TW_TCP_CONNECT_NOTIFICATION,
                                                 id));
       break;
     }
     case OP_DATA: {
-      uint8_t id = get8(r);
-      size_t len = get16(r) % TW_TCP_MAX_PACKET;
-      const uint8_t *p = getn(r, &len);
+      uint8_t id = fuzz_get8(r);
+      size_t len = fuzz_get16(r) % TW_TCP_MAX_PACKET;
+      const uint8_t *p = fuzz_getn(r, &len);
       relay_send(out, tw_tcp_write_data(out, id, p, len));
       break;
     }
     case OP_OOB: {
-      tw_key pk = key_arg(get8(r));
-      size_t len = get16(r) % (TW_TCP_MAX_OOB_DATA + 2);
-      const uint8_t *p = getn(r, &len);
+      tw_key pk = key_arg(fuzz_get8(r));
+      size_t len = fuzz_get16(r) % (TW_TCP_MAX_OOB_DATA + 2);
+      const uint8_t *p = fuzz_getn(r, &len);
       relay_send(out, tw_tcp_write_keyed(out, TW_TCP_OOB_RECV, &pk, p, len));
       break;
     }
     case OP_ONION: {
-      size_t len = get16(r) % TW_TCP_MAX_PACKET;
-      const uint8_t *p = getn(r, &len);
+      size_t len = fuzz_get16(r) % TW_TCP_MAX_PACKET;
+      const uint8_t *p = fuzz_getn(r, &len);
       relay_send(out, tw_tcp_write_data(out, TW_TCP_ONION_RESPONSE, p, len));
       break;
     }
     case OP_PING: {
-      uint8_t b = get8(r);
+      uint8_t b = fuzz_get8(r);
       uint64_t id = b ? 0x0101010101010101ULL * b : 0;
       relay_send(out, tw_tcp_write_ping(out, TW_TCP_PING, id));
       break;
     }
     case OP_PONG: {
-      uint8_t b = get8(r);
+      uint8_t b = fuzz_get8(r);
       uint64_t id = b & 1 ? g_w.last_ping : b;
       relay_send(out, tw_tcp_write_ping(out, TW_TCP_PONG, id));
       break;
     }
     case OP_API: api(r); break;
     case OP_TICK: {
-      uint8_t t = get8(r);
+      uint8_t t = fuzz_get8(r);
       g_w.now += t < 200 ? t : (tw_time_ms)(t - 200) * 1000;
       timers();
       break;
     }
     case OP_WMODE: {
-      uint8_t m = get8(r);
+      uint8_t m = fuzz_get8(r);
       g_w.wmode = m & 3;
       g_w.some = 1 + (size_t)(m >> 2) * 29;
       break;
     }
     case OP_WRITABLE: client_flush(); break;
-    case OP_HOLD: g_w.hold = get8(r) & 3; break;
-    case OP_CUT: g_w.cut = get8(r); break;
+    case OP_HOLD: g_w.hold = fuzz_get8(r) & 3; break;
+    case OP_CUT: g_w.cut = fuzz_get8(r); break;
     case OP_EOF: tw_tcp_client_handle_eof(g_w.cl, g_w.now); break;
     case OP_ANSWER: {
-      uint8_t how = get8(r);
+      uint8_t how = fuzz_get8(r);
       client_flush();
       answer(how);
       break;
     }
     case OP_REPLAY: {
-      uint8_t i = get8(r);
+      uint8_t i = fuzz_get8(r);
       int have = g_w.nrecent < RECENT ? g_w.nrecent : RECENT;
       if (have > 0) {
         int k = i % have;
@@ -703,7 +685,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   init_once();
   if (size == 0) return 0;
   setup(data[0]);
-  rd r = {data, size, 1};
+  fuzz_rd r = {data, size, 1};
   if (data[0] & 1) run_sealed(&r, data[0] & 0x10);
   else run_raw(&r);
   check();
@@ -714,39 +696,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 /* ---- seeds ---- */
 
-typedef struct wr {
-  uint8_t b[16384];
-  size_t n;
-} wr;
-
-static void put8(wr *w, uint8_t v) {
-  if (w->n >= sizeof w->b) abort();
-  w->b[w->n++] = v;
+static void op(fuzz_wr *w, uint8_t code, uint8_t a) {
+  fuzz_put8(w, code);
+  fuzz_put8(w, a);
 }
-static void put16(wr *w, uint16_t v) {
-  put8(w, (uint8_t)(v >> 8));
-  put8(w, (uint8_t)v);
+static void op2(fuzz_wr *w, uint8_t code, uint8_t a, uint8_t b) {
+  fuzz_put8(w, code);
+  fuzz_put8(w, a);
+  fuzz_put8(w, b);
 }
-static void putn(wr *w, const void *p, size_t n) {
-  for (size_t i = 0; i < n; i++) put8(w, ((const uint8_t *)p)[i]);
+static void api_op(fuzz_wr *w, uint8_t what, uint8_t a, const void *p, size_t n) {
+  fuzz_put8(w, OP_API);
+  fuzz_put8(w, what);
+  fuzz_put8(w, a);
+  fuzz_put16(w, (uint16_t)n);
+  fuzz_putn(w, p, n);
 }
-static void op(wr *w, uint8_t code, uint8_t a) {
-  put8(w, code);
-  put8(w, a);
-}
-static void op2(wr *w, uint8_t code, uint8_t a, uint8_t b) {
-  put8(w, code);
-  put8(w, a);
-  put8(w, b);
-}
-static void api_op(wr *w, uint8_t what, uint8_t a, const void *p, size_t n) {
-  put8(w, OP_API);
-  put8(w, what);
-  put8(w, a);
-  put16(w, (uint16_t)n);
-  putn(w, p, n);
-}
-static void seed(const char *dir, const char *name, wr *w) {
+static void seed(const char *dir, const char *name, fuzz_wr *w) {
   fuzz_write_seed(dir, name, w->b, w->n);
   w->n = 0;
 }
@@ -754,87 +720,87 @@ static void seed(const char *dir, const char *name, wr *w) {
 static void write_seeds(const char *dir) {
   init_once();
   mkdir(dir, 0755);
-  wr w = {.n = 0};
+  fuzz_wr w = {.n = 0};
   uint8_t payload[1100];
   for (size_t i = 0; i < sizeof payload; i++) payload[i] = (uint8_t)(i * 11 + 3);
 
   /* Raw: a short answer, a wrong one, then EOF. */
-  put8(&w, 0x00);
-  put8(&w, 0x00);
-  put8(&w, 50);
-  putn(&w, payload, 50);
-  put8(&w, 0x01 | 2 << 4);
-  put8(&w, 46);
-  putn(&w, payload + 50, 46);
-  put8(&w, 0x08);
-  put8(&w, 0);
+  fuzz_put8(&w, 0x00);
+  fuzz_put8(&w, 0x00);
+  fuzz_put8(&w, 50);
+  fuzz_putn(&w, payload, 50);
+  fuzz_put8(&w, 0x01 | 2 << 4);
+  fuzz_put8(&w, 46);
+  fuzz_putn(&w, payload + 50, 46);
+  fuzz_put8(&w, 0x08);
+  fuzz_put8(&w, 0);
   seed(dir, "raw-answer", &w);
 
   /* Raw: nothing comes; the handshake times out. */
-  put8(&w, 0x08);
+  fuzz_put8(&w, 0x08);
   for (int i = 0; i < 4; i++) {
-    put8(&w, 0x01 | 15 << 4);
-    put8(&w, 0);
+    fuzz_put8(&w, 0x01 | 15 << 4);
+    fuzz_put8(&w, 0);
   }
   seed(dir, "raw-timeout", &w);
 
   /* Sealed: ask for a route, get it, the peer connects, data, OOB, onion,
    * disconnect. */
-  put8(&w, 0x01);
+  fuzz_put8(&w, 0x01);
   api_op(&w, 0, 1, NULL, 0);
   api_op(&w, 0, 2, NULL, 0);
   op2(&w, OP_ROUTE_RESP, 1, 16);
   op2(&w, OP_ROUTE_RESP, 2, 0);
   op2(&w, OP_NOTIFY, 0, 16);
-  put8(&w, OP_DATA);
-  put8(&w, 16);
-  put16(&w, 100);
-  putn(&w, payload, 100);
-  put8(&w, OP_OOB);
-  put8(&w, 3);
-  put16(&w, 1024);
-  putn(&w, payload, 1024);
-  put8(&w, OP_ONION);
-  put16(&w, 200);
-  putn(&w, payload, 200);
-  put8(&w, OP_DATA);
-  put8(&w, 16);
-  put16(&w, 3);
-  putn(&w, "\xec" "hi", 3);
-  put8(&w, OP_OOB);
-  put8(&w, 5);
-  put16(&w, 3);
-  putn(&w, "\xec" "yo", 3);
+  fuzz_put8(&w, OP_DATA);
+  fuzz_put8(&w, 16);
+  fuzz_put16(&w, 100);
+  fuzz_putn(&w, payload, 100);
+  fuzz_put8(&w, OP_OOB);
+  fuzz_put8(&w, 3);
+  fuzz_put16(&w, 1024);
+  fuzz_putn(&w, payload, 1024);
+  fuzz_put8(&w, OP_ONION);
+  fuzz_put16(&w, 200);
+  fuzz_putn(&w, payload, 200);
+  fuzz_put8(&w, OP_DATA);
+  fuzz_put8(&w, 16);
+  fuzz_put16(&w, 3);
+  fuzz_putn(&w, "\xec" "hi", 3);
+  fuzz_put8(&w, OP_OOB);
+  fuzz_put8(&w, 5);
+  fuzz_put16(&w, 3);
+  fuzz_putn(&w, "\xec" "yo", 3);
   api_op(&w, 2, 16, payload, 300);
   api_op(&w, 3, 1, payload, 30);
   api_op(&w, 4, 0, payload, 150);
   op2(&w, OP_NOTIFY, 1, 16);
   api_op(&w, 1, 16, NULL, 0);
-  put8(&w, OP_DATA);
-  put8(&w, 16);
-  put16(&w, 5);
-  putn(&w, payload, 5);
+  fuzz_put8(&w, OP_DATA);
+  fuzz_put8(&w, 16);
+  fuzz_put16(&w, 5);
+  fuzz_putn(&w, payload, 5);
   seed(dir, "sealed-route-data", &w);
 
   /* Sealed: more route requests in flight than the client remembers; the
    * answer to a forgotten one is unsolicited. */
-  put8(&w, 0x01);
+  fuzz_put8(&w, 0x01);
   for (int k = 0; k < TW_TCP_MAX_LINKS + 5; k++) api_op(&w, 0, (uint8_t)(0x80 | k % 128), NULL, 0);
   op2(&w, OP_ROUTE_RESP, 0x80, 16);
   op2(&w, OP_ROUTE_RESP, 0x80 | 127, 17);
   seed(dir, "sealed-pending-overflow", &w);
 
   /* Sealed: server packets without a route request first. */
-  put8(&w, 0x01);
+  fuzz_put8(&w, 0x01);
   op2(&w, OP_NOTIFY, 0, 20);
-  put8(&w, OP_DATA);
-  put8(&w, 17);
-  put16(&w, 3);
-  putn(&w, "abc", 3);
+  fuzz_put8(&w, OP_DATA);
+  fuzz_put8(&w, 17);
+  fuzz_put16(&w, 3);
+  fuzz_putn(&w, "abc", 3);
   seed(dir, "sealed-unasked", &w);
 
   /* Sealed: pings both ways, pongs right and wrong, time. */
-  put8(&w, 0x09);
+  fuzz_put8(&w, 0x09);
   op(&w, OP_PING, 7);
   op(&w, OP_PING, 0);
   op(&w, OP_PONG, 1);
@@ -846,32 +812,32 @@ static void write_seeds(const char *dir) {
   seed(dir, "sealed-pings", &w);
 
   /* Sealed: malformed packets, a frame of every length class, cut reads. */
-  put8(&w, 0x01);
+  fuzz_put8(&w, 0x01);
   op(&w, OP_CUT, 3);
   {
     static const uint8_t bad[][3] = {{0x0a, 1, 2}, {0x01, 5, 0}, {0x04, 0, 0}, {0x00, 1, 1}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-      put8(&w, OP_FRAME);
-      put16(&w, 3);
-      putn(&w, bad[i], 3);
+      fuzz_put8(&w, OP_FRAME);
+      fuzz_put16(&w, 3);
+      fuzz_putn(&w, bad[i], 3);
     }
   }
-  put8(&w, OP_FRAME);
-  put16(&w, TW_TCP_MAX_PACKET);
-  putn(&w, payload, 1100);
-  putn(&w, payload, TW_TCP_MAX_PACKET - 1100);
+  fuzz_put8(&w, OP_FRAME);
+  fuzz_put16(&w, TW_TCP_MAX_PACKET);
+  fuzz_putn(&w, payload, 1100);
+  fuzz_putn(&w, payload, TW_TCP_MAX_PACKET - 1100);
   op(&w, OP_CUT, 0);
   op2(&w, OP_ROUTE_RESP, 0x85, 16);
   op(&w, OP_REPLAY, 0);
   seed(dir, "sealed-malformed-replay", &w);
 
   /* Sealed, answered late, in two reads; slow socket, queue limits. */
-  put8(&w, 0x13);
+  fuzz_put8(&w, 0x13);
   op(&w, OP_WMODE, W_NONE);
   op(&w, OP_ANSWER, 3);
   for (int i = 0; i < 4; i++) api_op(&w, 4, 0, payload, 1000);
   op(&w, OP_WMODE, W_SOME | 3 << 2);
-  put8(&w, OP_WRITABLE);
+  fuzz_put8(&w, OP_WRITABLE);
   op(&w, OP_HOLD, 2);
   for (int i = 0; i < 3; i++) api_op(&w, 2, 16, payload, 900);
   op(&w, OP_HOLD, 0);
@@ -880,7 +846,7 @@ static void write_seeds(const char *dir) {
   seed(dir, "sealed-late-slow", &w);
 
   /* Sealed, a corrupted answer. */
-  put8(&w, 0x11);
+  fuzz_put8(&w, 0x11);
   op(&w, OP_ANSWER, 0x10 << 2);
   seed(dir, "sealed-bad-answer", &w);
 }

@@ -567,39 +567,21 @@ static void teardown(void) {
 
 /* ---- reading the input ---- */
 
-typedef struct rd {
-  const uint8_t *p;
-  size_t n, pos;
-} rd;
-
-static uint8_t get8(rd *r) { return r->pos < r->n ? r->p[r->pos++] : 0; }
-static uint16_t get16(rd *r) {
-  uint16_t hi = get8(r);
-  return (uint16_t)(hi << 8 | get8(r));
-}
-static const uint8_t *getn(rd *r, size_t *len) {
-  size_t left = r->n - r->pos;
-  if (*len > left) *len = left;
-  const uint8_t *p = r->p + r->pos;
-  r->pos += *len;
-  return p;
-}
-
 static void set_wmode(hconn *h, uint8_t m) {
   h->wmode = m & 3;
   h->some = 1 + (size_t)(m >> 2) * 37;
   h->budget = h->some;
 }
 
-static void run_raw(rd *r) {
+static void run_raw(fuzz_rd *r) {
   hconn *h[4] = {NULL};
   static const int addr[4] = {0, 0, 1, 3};
   for (int i = 0; i < 4; i++) h[i] = accept_conn(addr[i], false, 0);
   check();
   for (int ops = 0; r->pos < r->n && ops < MAX_OPS; ops++) {
-    uint8_t sel = get8(r);
-    size_t len = get8(r);
-    const uint8_t *p = getn(r, &len);
+    uint8_t sel = fuzz_get8(r);
+    size_t len = fuzz_get8(r);
+    const uint8_t *p = fuzz_getn(r, &len);
     hconn *c = h[sel & 3];
     switch ((sel >> 2) & 3) {
     case 0:
@@ -626,31 +608,31 @@ static void run_raw(rd *r) {
   }
 }
 
-static hconn *conn_arg(rd *r) {
-  hconn *h = &g_w.c[get8(r) % NCONN];
+static hconn *conn_arg(fuzz_rd *r) {
+  hconn *h = &g_w.c[fuzz_get8(r) % NCONN];
   return h;
 }
 
-static void run_ops(rd *r) {
+static void run_ops(fuzz_rd *r) {
   for (int ops = 0; r->pos < r->n && ops < MAX_OPS; ops++) {
-    uint8_t code = get8(r) % OP_COUNT;
+    uint8_t code = fuzz_get8(r) % OP_COUNT;
     switch (code) {
     case OP_ACCEPT: {
-      uint8_t b = get8(r);
+      uint8_t b = fuzz_get8(r);
       accept_conn((b >> 1) & 3, b & 1, (b >> 3) & 3);
       break;
     }
     case OP_RAW: {
       hconn *h = conn_arg(r);
-      size_t len = get16(r) % 4096;
-      const uint8_t *p = getn(r, &len);
+      size_t len = fuzz_get16(r) % 4096;
+      const uint8_t *p = fuzz_getn(r, &len);
       feed_server(h, p, len);
       break;
     }
     case OP_PLAIN: {
       hconn *h = conn_arg(r);
-      size_t len = get16(r) % (TW_TCP_MAX_PACKET + 2);
-      const uint8_t *p = getn(r, &len);
+      size_t len = fuzz_get16(r) % (TW_TCP_MAX_PACKET + 2);
+      const uint8_t *p = fuzz_getn(r, &len);
       if (h->cl == NULL || h->cl_closed) break;
       int rc = tw_tcp_client_send_raw(h->cl, p, len);
       FUZZ_CHECK(fuzz_known_error(rc));
@@ -659,7 +641,7 @@ static void run_ops(rd *r) {
     }
     case OP_ROUTE: {
       hconn *h = conn_arg(r);
-      uint8_t k = get8(r);
+      uint8_t k = fuzz_get8(r);
       if (h->cl == NULL || h->cl_closed) break;
       tw_key pk = g_keys[k % NKEYS].pk;
       if (k & 0x80) memset(pk.bytes, k, sizeof pk.bytes);
@@ -673,9 +655,9 @@ static void run_ops(rd *r) {
     }
     case OP_DATA: {
       hconn *h = conn_arg(r);
-      uint8_t id = get8(r);
-      size_t len = get16(r) % (TW_TCP_MAX_PACKET + 2);
-      const uint8_t *p = getn(r, &len);
+      uint8_t id = fuzz_get8(r);
+      size_t len = fuzz_get16(r) % (TW_TCP_MAX_PACKET + 2);
+      const uint8_t *p = fuzz_getn(r, &len);
       if (h->cl == NULL || h->cl_closed) break;
       int rc = tw_tcp_client_send_data(h->cl, id, p, len);
       FUZZ_CHECK(fuzz_known_error(rc));
@@ -683,9 +665,9 @@ static void run_ops(rd *r) {
     }
     case OP_OOB: {
       hconn *h = conn_arg(r);
-      uint8_t k = get8(r);
-      size_t len = get16(r) % (TW_TCP_MAX_OOB_DATA + 2);
-      const uint8_t *p = getn(r, &len);
+      uint8_t k = fuzz_get8(r);
+      size_t len = fuzz_get16(r) % (TW_TCP_MAX_OOB_DATA + 2);
+      const uint8_t *p = fuzz_getn(r, &len);
       if (h->cl == NULL || h->cl_closed) break;
       tw_key pk = g_keys[k % NKEYS].pk;
       if (k & 0x80) memset(pk.bytes, k, sizeof pk.bytes);
@@ -695,7 +677,7 @@ static void run_ops(rd *r) {
     }
     case OP_DISCONNECT: {
       hconn *h = conn_arg(r);
-      uint8_t id = get8(r);
+      uint8_t id = fuzz_get8(r);
       if (h->cl == NULL || h->cl_closed) break;
       int rc = tw_tcp_client_send_disconnect(h->cl, id);
       FUZZ_CHECK(fuzz_known_error(rc));
@@ -704,20 +686,20 @@ static void run_ops(rd *r) {
     }
     case OP_ONION: {
       hconn *h = conn_arg(r);
-      uint8_t rc_byte = get8(r);
+      uint8_t rc_byte = fuzz_get8(r);
       g_w.onion_rc = -(int)((rc_byte & 0x7f) % TW_ERROR_COUNT);
       g_w.onion_sync = rc_byte & 0x80;
-      size_t len = get16(r) % (TW_TCP_MAX_PACKET + 2);
-      const uint8_t *p = getn(r, &len);
+      size_t len = fuzz_get16(r) % (TW_TCP_MAX_PACKET + 2);
+      const uint8_t *p = fuzz_getn(r, &len);
       if (h->cl == NULL || h->cl_closed) break;
       int rc = tw_tcp_client_send_onion_request(h->cl, p, len);
       FUZZ_CHECK(fuzz_known_error(rc));
       break;
     }
     case OP_ONION_RESP: {
-      uint8_t i = get8(r);
-      size_t len = get16(r) % (TW_TCP_MAX_PACKET + 2);
-      const uint8_t *p = getn(r, &len);
+      uint8_t i = fuzz_get8(r);
+      size_t len = fuzz_get16(r) % (TW_TCP_MAX_PACKET + 2);
+      const uint8_t *p = fuzz_getn(r, &len);
       uint64_t link;
       if (g_w.nlinks_seen > 0 && i < 0x80) link = g_w.links_seen[i % g_w.nlinks_seen];
       else if (g_w.nstale > 0 && i < 0xc0) link = g_w.stale[i % g_w.nstale];
@@ -731,14 +713,14 @@ static void run_ops(rd *r) {
       break;
     }
     case OP_TICK: {
-      uint8_t t = get8(r);
+      uint8_t t = fuzz_get8(r);
       g_w.now += t < 200 ? t : (tw_time_ms)(t - 200) * 1000;
       timers(t & 1);
       break;
     }
     case OP_WMODE: {
       hconn *h = conn_arg(r);
-      set_wmode(h, get8(r));
+      set_wmode(h, fuzz_get8(r));
       break;
     }
     case OP_WRITABLE: writable(conn_arg(r)); break;
@@ -752,16 +734,16 @@ static void run_ops(rd *r) {
     }
     case OP_HOLD: {
       hconn *h = conn_arg(r);
-      h->hold = get8(r) & 3;
+      h->hold = fuzz_get8(r) & 3;
       break;
     }
     case OP_CUT: {
       hconn *h = conn_arg(r);
-      h->cut = get8(r);
+      h->cut = fuzz_get8(r);
       break;
     }
     case OP_STALE: {
-      uint8_t i = get8(r);
+      uint8_t i = fuzz_get8(r);
       if (g_w.nstale == 0) break;
       uint64_t id = g_w.stale[i % g_w.nstale];
       FUZZ_CHECK(hconn_of_id(id) == NULL);
@@ -819,7 +801,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   init_once();
   if (size == 0) return 0;
   setup(data[0]);
-  rd r = {data, size, 1};
+  fuzz_rd r = {data, size, 1};
   if (data[0] & 1) run_ops(&r);
   else run_raw(&r);
   check();
@@ -830,44 +812,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 /* ---- seeds ---- */
 
-typedef struct wr {
-  uint8_t b[32768];
-  size_t n;
-} wr;
-
-static void put8(wr *w, uint8_t v) {
-  if (w->n >= sizeof w->b) abort();
-  w->b[w->n++] = v;
+static void op(fuzz_wr *w, uint8_t code, uint8_t a) {
+  fuzz_put8(w, code);
+  fuzz_put8(w, a);
 }
-static void put16(wr *w, uint16_t v) {
-  put8(w, (uint8_t)(v >> 8));
-  put8(w, (uint8_t)v);
+static void op2(fuzz_wr *w, uint8_t code, uint8_t a, uint8_t b) {
+  fuzz_put8(w, code);
+  fuzz_put8(w, a);
+  fuzz_put8(w, b);
 }
-static void putn(wr *w, const void *p, size_t n) {
-  for (size_t i = 0; i < n; i++) put8(w, ((const uint8_t *)p)[i]);
+static void op_bytes(fuzz_wr *w, uint8_t code, uint8_t c, const void *p, size_t n) {
+  fuzz_put8(w, code);
+  fuzz_put8(w, c);
+  fuzz_put16(w, (uint16_t)n);
+  fuzz_putn(w, p, n);
 }
-static void op(wr *w, uint8_t code, uint8_t a) {
-  put8(w, code);
-  put8(w, a);
-}
-static void op2(wr *w, uint8_t code, uint8_t a, uint8_t b) {
-  put8(w, code);
-  put8(w, a);
-  put8(w, b);
-}
-static void op_bytes(wr *w, uint8_t code, uint8_t c, const void *p, size_t n) {
-  put8(w, code);
-  put8(w, c);
-  put16(w, (uint16_t)n);
-  putn(w, p, n);
-}
-static void seed(const char *dir, const char *name, wr *w) {
+static void seed(const char *dir, const char *name, fuzz_wr *w) {
   fuzz_write_seed(dir, name, w->b, w->n);
   w->n = 0;
 }
 
 /* Two clients (connections 0 and 1, keys 0 and 1) that link to each other. */
-static void linked_pair(wr *w) {
+static void linked_pair(fuzz_wr *w) {
   op(w, OP_ACCEPT, 0x01);          /* client, address 0, key 0 */
   op(w, OP_ACCEPT, 0x01 | 2 << 1 | 1 << 3); /* client, address 2, key 1 */
   op2(w, OP_ROUTE, 0, 1);
@@ -877,100 +843,100 @@ static void linked_pair(wr *w) {
 static void write_seeds(const char *dir) {
   init_once();
   mkdir(dir, 0755);
-  wr w = {.n = 0};
+  fuzz_wr w = {.n = 0};
   uint8_t payload[1100];
   for (size_t i = 0; i < sizeof payload; i++) payload[i] = (uint8_t)(i * 13 + 1);
 
   /* Raw mode: half a handshake, a whole one of garbage, a frame header,
    * time passing, a closed and reopened connection. */
-  put8(&w, 0x00);
-  put8(&w, 0x00);
-  put8(&w, 100);
-  putn(&w, payload, 100);
-  put8(&w, 0x01);
-  put8(&w, 128);
-  putn(&w, payload, 128);
-  put8(&w, 0x02 | 1 << 2 | 3 << 4);
-  put8(&w, 2);
-  put8(&w, 0x08);
-  put8(&w, 0x00);
-  put8(&w, 0x03 | 2 << 2 | 1 << 4);
-  put8(&w, 0);
-  put8(&w, 0x00 | 1 << 2 | 15 << 4);
-  put8(&w, 28);
-  putn(&w, payload + 100, 28);
+  fuzz_put8(&w, 0x00);
+  fuzz_put8(&w, 0x00);
+  fuzz_put8(&w, 100);
+  fuzz_putn(&w, payload, 100);
+  fuzz_put8(&w, 0x01);
+  fuzz_put8(&w, 128);
+  fuzz_putn(&w, payload, 128);
+  fuzz_put8(&w, 0x02 | 1 << 2 | 3 << 4);
+  fuzz_put8(&w, 2);
+  fuzz_put8(&w, 0x08);
+  fuzz_put8(&w, 0x00);
+  fuzz_put8(&w, 0x03 | 2 << 2 | 1 << 4);
+  fuzz_put8(&w, 0);
+  fuzz_put8(&w, 0x00 | 1 << 2 | 15 << 4);
+  fuzz_put8(&w, 28);
+  fuzz_putn(&w, payload + 100, 28);
   seed(dir, "raw-handshakes", &w);
 
-  put8(&w, 0xc0); /* raw, few clients, short timeouts */
+  fuzz_put8(&w, 0xc0); /* raw, few clients, short timeouts */
   for (int i = 0; i < 6; i++) {
-    put8(&w, (uint8_t)(i & 3) | 2 << 2 | (uint8_t)(i << 4));
-    put8(&w, 0);
+    fuzz_put8(&w, (uint8_t)(i & 3) | 2 << 2 | (uint8_t)(i << 4));
+    fuzz_put8(&w, 0);
   }
-  put8(&w, 0x01 | 3 << 2 | 2 << 4);
-  put8(&w, 0);
-  put8(&w, 0x01 | 1 << 2 | 4 << 4);
-  put8(&w, 0);
+  fuzz_put8(&w, 0x01 | 3 << 2 | 2 << 4);
+  fuzz_put8(&w, 0);
+  fuzz_put8(&w, 0x01 | 1 << 2 | 4 << 4);
+  fuzz_put8(&w, 0);
   seed(dir, "raw-accept-limits", &w);
 
   /* Op mode: a pair links, data both ways, OOB, disconnect, relink. */
-  put8(&w, 0x21);
+  fuzz_put8(&w, 0x21);
   linked_pair(&w);
-  put8(&w, OP_DATA);
-  put8(&w, 0);
-  put8(&w, 16);
-  put16(&w, 40);
-  putn(&w, payload, 40);
-  put8(&w, OP_DATA);
-  put8(&w, 1);
-  put8(&w, 16);
-  put16(&w, 2000);
-  putn(&w, payload, 1100);
-  putn(&w, payload, 900);
-  put8(&w, OP_OOB);
-  put8(&w, 1);
-  put8(&w, 0);
-  put16(&w, 1024);
-  putn(&w, payload, 1024);
+  fuzz_put8(&w, OP_DATA);
+  fuzz_put8(&w, 0);
+  fuzz_put8(&w, 16);
+  fuzz_put16(&w, 40);
+  fuzz_putn(&w, payload, 40);
+  fuzz_put8(&w, OP_DATA);
+  fuzz_put8(&w, 1);
+  fuzz_put8(&w, 16);
+  fuzz_put16(&w, 2000);
+  fuzz_putn(&w, payload, 1100);
+  fuzz_putn(&w, payload, 900);
+  fuzz_put8(&w, OP_OOB);
+  fuzz_put8(&w, 1);
+  fuzz_put8(&w, 0);
+  fuzz_put16(&w, 1024);
+  fuzz_putn(&w, payload, 1024);
   /* Echoed from inside the receiver's callback. */
-  put8(&w, OP_DATA);
-  put8(&w, 0);
-  put8(&w, 16);
-  put16(&w, 4);
-  putn(&w, "\xec" "ech", 4);
-  put8(&w, OP_OOB);
-  put8(&w, 0);
-  put8(&w, 1);
-  put16(&w, 4);
-  putn(&w, "\xec" "oob", 4);
+  fuzz_put8(&w, OP_DATA);
+  fuzz_put8(&w, 0);
+  fuzz_put8(&w, 16);
+  fuzz_put16(&w, 4);
+  fuzz_putn(&w, "\xec" "ech", 4);
+  fuzz_put8(&w, OP_OOB);
+  fuzz_put8(&w, 0);
+  fuzz_put8(&w, 1);
+  fuzz_put16(&w, 4);
+  fuzz_putn(&w, "\xec" "oob", 4);
   op2(&w, OP_DISCONNECT, 0, 16);
-  put8(&w, OP_DATA);
-  put8(&w, 1);
-  put8(&w, 16);
-  put16(&w, 3);
-  putn(&w, "abc", 3);
+  fuzz_put8(&w, OP_DATA);
+  fuzz_put8(&w, 1);
+  fuzz_put8(&w, 16);
+  fuzz_put16(&w, 3);
+  fuzz_putn(&w, "abc", 3);
   op2(&w, OP_ROUTE, 0, 1);
   op2(&w, OP_ROUTE, 0, 0);    /* oneself */
   op2(&w, OP_ROUTE, 0, 0x85); /* nobody */
   seed(dir, "ops-link-data", &w);
 
   /* Onion requests and responses, pings, time. */
-  put8(&w, 0x21);
+  fuzz_put8(&w, 0x21);
   op(&w, OP_ACCEPT, 0x01 | 1 << 3);
-  put8(&w, OP_ONION);
-  put8(&w, 0);
-  put8(&w, 0);
-  put16(&w, 200);
-  putn(&w, payload, 200);
-  put8(&w, OP_ONION);
-  put8(&w, 0);
-  put8(&w, 18);
-  put16(&w, 10);
-  putn(&w, payload, 10);
-  put8(&w, OP_ONION);
-  put8(&w, 0);
-  put8(&w, 0x80);
-  put16(&w, 12);
-  putn(&w, payload, 12);
+  fuzz_put8(&w, OP_ONION);
+  fuzz_put8(&w, 0);
+  fuzz_put8(&w, 0);
+  fuzz_put16(&w, 200);
+  fuzz_putn(&w, payload, 200);
+  fuzz_put8(&w, OP_ONION);
+  fuzz_put8(&w, 0);
+  fuzz_put8(&w, 18);
+  fuzz_put16(&w, 10);
+  fuzz_putn(&w, payload, 10);
+  fuzz_put8(&w, OP_ONION);
+  fuzz_put8(&w, 0);
+  fuzz_put8(&w, 0x80);
+  fuzz_put16(&w, 12);
+  fuzz_putn(&w, payload, 12);
   op_bytes(&w, OP_ONION_RESP, 0, payload, 300);
   op_bytes(&w, OP_ONION_RESP, 0, payload, 0);
   op(&w, OP_PING, 0);
@@ -980,7 +946,7 @@ static void write_seeds(const char *dir) {
   seed(dir, "ops-onion-ping", &w);
 
   /* Any packet with valid crypto, through send_raw. */
-  put8(&w, 0x01);
+  fuzz_put8(&w, 0x01);
   op(&w, OP_ACCEPT, 0x01);
   op(&w, OP_ACCEPT, 0x01 | 1 << 3);
   {
@@ -1013,26 +979,26 @@ static void write_seeds(const char *dir) {
   seed(dir, "ops-plain-packets", &w);
 
   /* Sockets that take some, none, or fail; stalls and held queues. */
-  put8(&w, 0x43 | 1 << 3); /* short timeouts, small queues */
+  fuzz_put8(&w, 0x43 | 1 << 3); /* short timeouts, small queues */
   linked_pair(&w);
   op2(&w, OP_WMODE, 1, 1 | 2 << 2);
   for (int i = 0; i < 8; i++) {
-    put8(&w, OP_DATA);
-    put8(&w, 0);
-    put8(&w, 16);
-    put16(&w, 1000);
-    putn(&w, payload, 1000);
+    fuzz_put8(&w, OP_DATA);
+    fuzz_put8(&w, 0);
+    fuzz_put8(&w, 16);
+    fuzz_put16(&w, 1000);
+    fuzz_putn(&w, payload, 1000);
   }
   op(&w, OP_WRITABLE, 1);
   op2(&w, OP_WMODE, 1, W_NONE);
   op2(&w, OP_HOLD, 0, 1);
   for (int i = 0; i < 6; i++) {
-    put8(&w, OP_DATA);
-    put8(&w, 0);
-    put8(&w, 16);
-    put16(&w, 1500);
-    putn(&w, payload, 1100);
-    putn(&w, payload, 400);
+    fuzz_put8(&w, OP_DATA);
+    fuzz_put8(&w, 0);
+    fuzz_put8(&w, 16);
+    fuzz_put16(&w, 1500);
+    fuzz_putn(&w, payload, 1100);
+    fuzz_putn(&w, payload, 400);
   }
   op(&w, OP_TICK, 201);
   op(&w, OP_TICK, 201);
@@ -1045,33 +1011,33 @@ static void write_seeds(const char *dir) {
 
   /* The total queue limit before the per-client one; a client whose own
    * socket fills up while its bytes are held. */
-  put8(&w, 0x01 | 3 << 1 | 1 << 3);
+  fuzz_put8(&w, 0x01 | 3 << 1 | 1 << 3);
   linked_pair(&w);
   op2(&w, OP_WMODE, 1, W_NONE);
   for (int i = 0; i < 4; i++) {
-    put8(&w, OP_DATA);
-    put8(&w, 0);
-    put8(&w, 16);
-    put16(&w, 1500);
-    putn(&w, payload, 1100);
-    putn(&w, payload, 400);
+    fuzz_put8(&w, OP_DATA);
+    fuzz_put8(&w, 0);
+    fuzz_put8(&w, 16);
+    fuzz_put16(&w, 1500);
+    fuzz_putn(&w, payload, 1100);
+    fuzz_putn(&w, payload, 400);
   }
   op2(&w, OP_WMODE, 1, W_ALL);
   op(&w, OP_WRITABLE, 1);
   op2(&w, OP_HOLD, 0, 2);
   for (int i = 0; i < 8; i++) {
-    put8(&w, OP_DATA);
-    put8(&w, 0);
-    put8(&w, 16);
-    put16(&w, 2000);
-    putn(&w, payload, 1100);
-    putn(&w, payload, 900);
+    fuzz_put8(&w, OP_DATA);
+    fuzz_put8(&w, 0);
+    fuzz_put8(&w, 16);
+    fuzz_put16(&w, 2000);
+    fuzz_putn(&w, payload, 1100);
+    fuzz_putn(&w, payload, 900);
   }
   op2(&w, OP_HOLD, 0, 0);
   seed(dir, "ops-queue-limits", &w);
 
   /* The same key twice: the newer replaces the older; cut reads. */
-  put8(&w, 0x01);
+  fuzz_put8(&w, 0x01);
   linked_pair(&w);
   op2(&w, OP_CUT, 2, 3);
   op(&w, OP_ACCEPT, 0x01 | 3 << 1);
@@ -1085,7 +1051,7 @@ static void write_seeds(const char *dir) {
   seed(dir, "ops-replace-cut", &w);
 
   /* Many links, stray bytes on a live stream. */
-  put8(&w, 0x01);
+  fuzz_put8(&w, 0x01);
   op(&w, OP_ACCEPT, 0x01);
   for (int k = 0; k < 40; k++) op2(&w, OP_ROUTE, 0, (uint8_t)(0x80 | k));
   op_bytes(&w, OP_RAW, 0, payload, 7);
@@ -1094,7 +1060,7 @@ static void write_seeds(const char *dir) {
   seed(dir, "ops-many-links-stray", &w);
 
   /* Every link id taken: route requests refused. */
-  put8(&w, 0x01);
+  fuzz_put8(&w, 0x01);
   op(&w, OP_ACCEPT, 0x01);
   for (int k = 0; k < TW_TCP_MAX_LINKS + 3; k++) op2(&w, OP_ROUTE, 0, 0xc0);
   op2(&w, OP_DISCONNECT, 0, 100);
@@ -1102,7 +1068,7 @@ static void write_seeds(const char *dir) {
   seed(dir, "ops-links-full", &w);
 
   /* Few clients, two per address: refusals; a silent one times out. */
-  put8(&w, 0xc1);
+  fuzz_put8(&w, 0xc1);
   for (int k = 0; k < 3; k++) op(&w, OP_ACCEPT, 0x00);
   op(&w, OP_ACCEPT, 0x01 | 1 << 1);
   op(&w, OP_ACCEPT, 0x01 | 2 << 1 | 2 << 3);
