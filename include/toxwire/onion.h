@@ -50,6 +50,8 @@ extern "C" {
 #define TW_ONION_DHTPK_DHT_INTERVAL_MS 20000
 #define TW_ONION_OFFLINE_AFTER_MS 75000 /* no onion response: start over */
 #define TW_ONION_MAX_FRIENDS 1024
+#define TW_ONION_PATH_NODES 32 /* path node pool: bootstrap and announce nodes */
+#define TW_ONION_MAX_TCP_RELAYS 16 /* relays asked of tcp_relays at a time */
 
 typedef struct tw_onion tw_onion;
 
@@ -106,6 +108,17 @@ typedef struct tw_onion_config {
   tw_keypair self_keys;
   tw_onion_event_fn *on_event;
   void *event_ctx;
+  /* Client over TCP relays (optional). tcp_relays fills out with the relays
+   * we are connected to now (tcp = true, addr = the relay's TCP address, pk =
+   * its key) and returns how many. When the DHT cannot give three nodes for
+   * a UDP path, a path starts at one of these relays: its request goes
+   * through tcp_onion_send as the TCP onion request payload
+   * [nonce][ip_port B][temp pk B][box_B(...)] (no layer for the relay).
+   * Answers come back through tw_onion_handle_packet with from = the relay's
+   * addr. tcp_onion_send returns TW_OK or an error (TW_E_FULL, TW_E_NOROUTE). */
+  size_t (*tcp_relays)(void *ctx, tw_node_info *out, size_t max);
+  int (*tcp_onion_send)(void *ctx, const tw_key *relay_pk, const uint8_t *data, size_t len);
+  void *tcp_client_ctx;
 } tw_onion_config;
 
 typedef struct tw_onion_stats {
@@ -122,7 +135,10 @@ typedef struct tw_onion_stats {
   uint64_t client_data_sent, client_data_received;
   uint64_t dhtpk_sent_onion, dhtpk_sent_dht, dhtpk_received_onion, dhtpk_received_dht;
   uint64_t paths_built, paths_timed_out;
+  uint64_t paths_built_tcp;     /* of paths_built: first hop a TCP relay */
+  uint64_t client_tcp_requests; /* onion requests handed to tcp_onion_send */
   uint32_t paths_alive, announced_on, friends;
+  uint32_t path_nodes; /* nodes in the path node pool */
   uint64_t dropped[TW_ERROR_COUNT]; /* indexed by -error */
   uint64_t dropped_total;
 } tw_onion_stats;
@@ -161,7 +177,13 @@ int tw_onion_send_data(tw_onion *o, const tw_key *to, const uint8_t *data, size_
                        tw_time_ms now);
 void tw_onion_get_stats(const tw_onion *o, tw_onion_stats *out, tw_time_ms now);
 
-/* The client's live onion paths, for inspection and tests. */
+/* Client: a node to build paths through and ask first when the DHT has no
+ * nodes (bootstrap nodes; nodes from announce responses are added by the
+ * client itself). TCP nodes are refused (TW_E_FAMILY). */
+int tw_onion_add_path_node(tw_onion *o, const tw_node_info *node, tw_time_ms now);
+
+/* The client's live onion paths, for inspection and tests. A path through a
+ * TCP relay has hops[0].tcp set (the relay; it peels no layer). */
 typedef struct tw_onion_path_info {
   uint32_t id;
   int set; /* 0: announcing ourselves, 1: searching for friends */

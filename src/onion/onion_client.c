@@ -29,12 +29,134 @@ static bool path_is_dead(const tw_onion_path *p, tw_time_ms now) {
          since >= (tw_time_ms)TW_ONION_PATH_UNCONFIRMED_TIMEOUT_MS * TW_ONION_PATH_UNCONFIRMED_TRIES;
 }
 
-/* Three distinct random good DHT nodes, each with a fresh layer key. */
-static bool build_path(tw_onion *o, tw_onion_path *p, tw_time_ms now) {
+/* ---- path nodes and TCP relays ---- */
+
+static void pool_add(tw_onion *o, const tw_node_info *n, tw_time_ms now) {
   tw_onion_client *c = o->client;
+  if (n->tcp || !tw_addr_is_set(&n->addr) || tw_key_equal(&n->pk, tw_dht_public_key(o->cfg.dht)))
+    return;
+  tw_onion_path_node *e = NULL;
+  for (uint32_t i = 0; i < c->npool && e == NULL; i++)
+    if (tw_key_equal(&c->pool[i].node.pk, &n->pk)) e = &c->pool[i];
+  if (e == NULL && c->npool < TW_ONION_PATH_NODES) e = &c->pool[c->npool++];
+  if (e == NULL) {
+    e = &c->pool[0];
+    for (uint32_t i = 1; i < c->npool; i++)
+      if (c->pool[i].seen < e->seen) e = &c->pool[i];
+  }
+  e->node = *n;
+  e->seen = now;
+  o->stats.path_nodes = c->npool;
+}
+
+int tw_onion_add_path_node(tw_onion *o, const tw_node_info *node, tw_time_ms now) {
+  if (o->client == NULL) return TW_E_DISABLED;
+  if (node->tcp || (node->addr.family != TW_AF_INET && node->addr.family != TW_AF_INET6))
+    return TW_E_FAMILY;
+  if (!tw_addr_is_set(&node->addr)) return TW_E_ADDR;
+  if (tw_key_equal(&node->pk, tw_dht_public_key(o->cfg.dht))) return TW_E_SELF;
+  pool_add(o, node, now);
+  note_due(o->client, now);
+  return TW_OK;
+}
+
+/* The pool's nodes closest to target, closest first. */
+static size_t pool_closest(const tw_onion_client *c, const tw_key *target, tw_node_info *out,
+                           size_t max) {
+  size_t n = 0;
+  for (uint32_t i = 0; i < c->npool; i++) {
+    const tw_node_info *x = &c->pool[i].node;
+    size_t j = n < max ? n++ : max;
+    while (j > 0 && tw_key_distance_cmp(target, &x->pk, &out[j - 1].pk) < 0) {
+      if (j < max) out[j] = out[j - 1];
+      j--;
+    }
+    if (j < max) out[j] = *x;
+  }
+  return n;
+}
+
+size_t tw_onion_client_relays(tw_onion *o, tw_node_info *out, size_t max) {
+  if (o->cfg.tcp_relays == NULL || max == 0) return 0;
+  size_t n = o->cfg.tcp_relays(o->cfg.tcp_client_ctx, out, max);
+  if (n > max) n = max;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!tw_addr_is_set(&out[i].addr)) continue;
+    out[k] = out[i];
+    out[k++].tcp = true;
+  }
+  return k;
+}
+
+static bool relay_listed(const tw_node_info *relays, size_t n, const tw_key *pk) {
+  for (size_t i = 0; i < n; i++)
+    if (tw_key_equal(&relays[i].pk, pk)) return true;
+  return false;
+}
+
+/* Enough for the client to run without the DHT: a relay to start paths at
+ * and two nodes to continue them through. */
+static bool tcp_usable(tw_onion *o) {
+  tw_node_info relays[TW_ONION_MAX_TCP_RELAYS];
+  return o->client->npool >= 2 && tw_onion_client_relays(o, relays, TW_ONION_MAX_TCP_RELAYS) > 0;
+}
+
+/* ---- paths ---- */
+
+static void path_start(tw_onion *o, tw_onion_path *p, const tw_node_info hops[3], tw_time_ms now) {
+  tw_onion_client *c = o->client;
+  memset(p, 0, sizeof *p);
+  for (int i = 0; i < 3; i++) {
+    p->hop[i] = hops[i];
+    if (i == 0 && hops[0].tcp) continue; /* the relay peels no layer */
+    tw_keypair_generate(&p->temp[i], &o->env);
+    tw_shared_key_compute(p->shared[i], &hops[i].pk, p->temp[i].sk);
+  }
+  p->id = ++c->next_path_id ? c->next_path_id : ++c->next_path_id;
+  p->created = now;
+  o->stats.paths_built++;
+}
+
+/* A connected TCP relay, then two random pool nodes with distinct
+ * addresses, neither of them the relay. */
+static bool build_tcp_path(tw_onion *o, tw_onion_path *p, tw_time_ms now) {
+  tw_onion_client *c = o->client;
+  tw_node_info relays[TW_ONION_MAX_TCP_RELAYS];
+  size_t nr = tw_onion_client_relays(o, relays, TW_ONION_MAX_TCP_RELAYS);
+  if (nr == 0 || c->npool < 2) return false;
+  tw_node_info hops[3];
+  hops[0] = relays[tw_random_below(&o->env, (uint32_t)nr)];
+  tw_node_info cand[TW_ONION_PATH_NODES];
+  size_t nc = 0;
+  for (uint32_t i = 0; i < c->npool; i++)
+    if (!tw_key_equal(&c->pool[i].node.pk, &hops[0].pk)) cand[nc++] = c->pool[i].node;
+  if (nc < 2) return false;
+  size_t first = tw_random_below(&o->env, (uint32_t)nc);
+  hops[1] = cand[first];
+  cand[first] = cand[--nc];
+  size_t k = 0;
+  for (size_t i = 0; i < nc; i++)
+    if (!tw_addr_equal(&cand[i].addr, &hops[1].addr)) cand[k++] = cand[i];
+  if (k == 0) return false;
+  hops[2] = cand[tw_random_below(&o->env, (uint32_t)k)];
+  path_start(o, p, hops, now);
+  o->stats.paths_built_tcp++;
+  if (tw_log_wants(&o->env.log, TW_LOG_DEBUG)) {
+    char a[TW_ADDR_STRLEN], b[TW_ADDR_STRLEN], d[TW_ADDR_STRLEN];
+    tw_log(&o->env.log, TW_LOG_DEBUG, tw_onion_log_module,
+           "path %u through TCP relay %s, then %s, %s", p->id, tw_addr_format(&hops[0].addr, a),
+           tw_addr_format(&hops[1].addr, b), tw_addr_format(&hops[2].addr, d));
+  }
+  return true;
+}
+
+/* Three distinct random good DHT nodes, each with a fresh layer key; with
+ * fewer than three in the DHT, a path through a TCP relay. */
+static bool build_path(tw_onion *o, tw_onion_path *p, tw_time_ms now) {
   tw_node_info nodes[64];
   size_t n = tw_dht_close_nodes(o->cfg.dht, nodes, 64, now);
-  if (n < 3) return false;
+  if (n < 3) return build_tcp_path(o, p, now);
   for (int i = 0; i < 3; i++) {
     size_t j = i + tw_random_below(&o->env, (uint32_t)(n - i));
     tw_node_info t = nodes[i];
@@ -44,29 +166,42 @@ static bool build_path(tw_onion *o, tw_onion_path *p, tw_time_ms now) {
   if (tw_addr_equal(&nodes[0].addr, &nodes[1].addr) || tw_addr_equal(&nodes[1].addr, &nodes[2].addr) ||
       tw_addr_equal(&nodes[0].addr, &nodes[2].addr))
     return false;
-  memset(p, 0, sizeof *p);
-  for (int i = 0; i < 3; i++) {
-    p->hop[i] = nodes[i];
-    tw_keypair_generate(&p->temp[i], &o->env);
-    tw_shared_key_compute(p->shared[i], &nodes[i].pk, p->temp[i].sk);
-  }
-  p->id = ++c->next_path_id ? c->next_path_id : ++c->next_path_id;
-  p->created = now;
-  o->stats.paths_built++;
+  path_start(o, p, nodes, now);
   return true;
 }
 
+/* Drops dead paths; a path through a TCP relay is also dead once we are no
+ * longer connected to the relay, or once the DHT can give UDP paths (we
+ * prefer UDP: one hop fewer to trust, no relay to share). */
 static void expire_paths(tw_onion *o, int set, tw_time_ms now) {
   tw_onion_path *paths = o->client->paths[set];
+  bool any_tcp = false;
+  for (int i = 0; i < TW_ONION_PATHS_PER_SET; i++)
+    any_tcp |= paths[i].id != 0 && paths[i].hop[0].tcp;
+  tw_node_info relays[TW_ONION_MAX_TCP_RELAYS];
+  size_t nr = 0;
+  bool udp = false;
+  if (any_tcp) {
+    nr = tw_onion_client_relays(o, relays, TW_ONION_MAX_TCP_RELAYS);
+    tw_node_info three[3];
+    udp = tw_dht_close_nodes(o->cfg.dht, three, 3, now) >= 3;
+  }
   for (int i = 0; i < TW_ONION_PATHS_PER_SET; i++) {
-    if (paths[i].id != 0 && path_is_dead(&paths[i], now)) {
-      if (paths[i].unanswered) o->stats.paths_timed_out++;
-      tw_log(&o->env.log, TW_LOG_DEBUG, tw_onion_log_module,
-             "path %u (%s) dropped after %u unanswered requests, age %llu s", paths[i].id,
-             set ? "search" : "announce", paths[i].unanswered,
-             (unsigned long long)((now - paths[i].created) / 1000));
-      tw_crypto_wipe(&paths[i], sizeof paths[i]);
-    }
+    tw_onion_path *p = &paths[i];
+    if (p->id == 0) continue;
+    const char *why = NULL;
+    if (path_is_dead(p, now)) why = "unanswered or too old";
+    else if (p->hop[0].tcp && !relay_listed(relays, nr, &p->hop[0].pk))
+      why = "its TCP relay is gone";
+    else if (p->hop[0].tcp && udp)
+      why = "UDP paths are possible again";
+    if (why == NULL) continue;
+    if (p->unanswered && path_is_dead(p, now)) o->stats.paths_timed_out++;
+    tw_log(&o->env.log, TW_LOG_DEBUG, tw_onion_log_module,
+           "path %u (%s%s) dropped: %s; %u unanswered requests, age %llu s", p->id,
+           set ? "search" : "announce", p->hop[0].tcp ? ", TCP" : "", why, p->unanswered,
+           (unsigned long long)((now - p->created) / 1000));
+    tw_crypto_wipe(p, sizeof *p);
   }
 }
 
@@ -109,11 +244,23 @@ static tw_onion_path *find_path(tw_onion_client *c, uint32_t id) {
   return NULL;
 }
 
-/* [0x80][nonce][pk A][box_A(ip B, pk B, box_B(ip C, pk C, box_C(ip D, data)))] */
+/* Hands the request to the TCP relay that starts path p. */
+static int send_via_relay(tw_onion *o, tw_onion_path *p, const uint8_t *payload, size_t len) {
+  if (o->cfg.tcp_onion_send == NULL) return TW_E_NOROUTE;
+  int rc = o->cfg.tcp_onion_send(o->cfg.tcp_client_ctx, &p->hop[0].pk, payload, len);
+  if (rc != TW_OK) return rc < 0 && rc > TW_E__LAST ? rc : TW_E_NOROUTE;
+  o->stats.client_tcp_requests++;
+  return TW_OK;
+}
+
+/* UDP: [0x80][nonce][pk A][box_A(ip B, pk B, box_B(ip C, pk C, box_C(ip D, data)))]
+ * to A. Through a TCP relay, the relay's TCP onion request instead:
+ * [nonce][ip B][pk B][box_B(...)], what box_A would hold, unsealed. */
 int tw_onion_send_via_path(tw_onion *o, tw_onion_path *p, const tw_addr *dest,
                            const uint8_t *data, size_t len, tw_time_ms now) {
   if (p == NULL) return TW_E_NOROUTE;
   if (len > TW_ONION_MAX_DATA_SIZE) return TW_E_LONG;
+  bool tcp = p->hop[0].tcp;
   uint8_t nonce[TW_NONCE_SIZE];
   tw_random_bytes(&o->env, nonce, sizeof nonce);
   uint8_t a[TW_ONION_MAX_PACKET_SIZE], b[TW_ONION_MAX_PACKET_SIZE];
@@ -121,7 +268,7 @@ int tw_onion_send_via_path(tw_onion *o, tw_onion_path *p, const tw_addr *dest,
   const tw_addr *next[3] = {&p->hop[1].addr, &p->hop[2].addr, dest};
   uint8_t *cur = a, *other = b;
   size_t cur_len = 0;
-  for (int layer = 2; layer >= 0; layer--) {
+  for (int layer = 2; layer >= (tcp ? 1 : 0); layer--) {
     tw_writer w = tw_writer_init(other, sizeof a);
     if (tw_onion_ipport_write(&w, next[layer]) != TW_OK) return TW_E_FAMILY;
     if (layer == 2) {
@@ -136,12 +283,23 @@ int tw_onion_send_via_path(tw_onion *o, tw_onion_path *p, const tw_addr *dest,
   }
   uint8_t pkt[TW_ONION_MAX_PACKET_SIZE];
   tw_writer w = tw_writer_init(pkt, sizeof pkt);
-  tw_write_u8(&w, TW_PACKET_ONION_REQUEST_0);
-  tw_write_bytes(&w, nonce, TW_NONCE_SIZE);
-  tw_write_bytes(&w, p->temp[0].pk.bytes, TW_PUBLIC_KEY_SIZE);
+  if (tcp) {
+    tw_write_bytes(&w, nonce, TW_NONCE_SIZE);
+    if (tw_onion_ipport_write(&w, next[0]) != TW_OK) return TW_E_FAMILY;
+    tw_write_bytes(&w, p->temp[1].pk.bytes, TW_PUBLIC_KEY_SIZE);
+  } else {
+    tw_write_u8(&w, TW_PACKET_ONION_REQUEST_0);
+    tw_write_bytes(&w, nonce, TW_NONCE_SIZE);
+    tw_write_bytes(&w, p->temp[0].pk.bytes, TW_PUBLIC_KEY_SIZE);
+  }
   tw_write_bytes(&w, cur, cur_len);
   if (!tw_writer_ok(&w)) return TW_E_LONG;
-  tw_onion_send(o, &p->hop[0].addr, pkt, w.pos);
+  if (tcp) {
+    int rc = send_via_relay(o, p, pkt, w.pos);
+    if (rc != TW_OK) return rc;
+  } else {
+    tw_onion_send(o, &p->hop[0].addr, pkt, w.pos);
+  }
   if (p->unanswered < 255) p->unanswered++;
   p->last_sent = now;
   return TW_OK;
@@ -261,14 +419,17 @@ static void ask_dht_nodes(tw_onion *o, int32_t list, size_t max, tw_time_ms now)
   tw_onion_list *l = list_of(c, list);
   tw_node_info nodes[8];
   size_t n = tw_dht_closest(o->cfg.dht, &l->target, nodes, 8, true, now);
+  if (n == 0) n = pool_closest(c, &l->target, nodes, 8); /* no DHT (TCP only) */
   size_t sent = 0;
   for (size_t i = 0; i < n && sent < max; i++) {
     if (list_find(l, &nodes[i].pk) || recently_pinged(c, list, &nodes[i].pk, now)) continue;
     if (send_announce_request(o, &nodes[i], list, NULL, 0, now) == TW_OK) sent++;
   }
   /* And one random node, so a list stuck on stale closest nodes escapes. */
-  tw_node_info any[32];
-  n = tw_dht_close_nodes(o->cfg.dht, any, 32, now);
+  tw_node_info any[TW_ONION_PATH_NODES];
+  n = tw_dht_close_nodes(o->cfg.dht, any, TW_ONION_PATH_NODES, now);
+  for (uint32_t i = 0; n == 0 && i < c->npool; i++) any[i] = c->pool[i].node;
+  if (n == 0) n = c->npool;
   if (n > 0) {
     tw_node_info *pick = &any[tw_random_below(&o->env, (uint32_t)n)];
     if (!list_find(l, &pick->pk) && !recently_pinged(c, list, &pick->pk, now))
@@ -327,6 +488,10 @@ int tw_onion_handle_announce_response(tw_onion *o, const tw_addr *from, const ui
   if (rc != TW_OK) return rc;
   tw_node_info node = {.pk = s->pk, .addr = s->addr};
   tw_reqtab_drop(&c->sendback, id); /* answered: a replay is unsolicited */
+  /* Path nodes for when the DHT has none: the node that answered and the
+   * nodes it named. */
+  pool_add(o, &node, now);
+  for (int i = 0; i < resp.count; i++) pool_add(o, &resp.nodes[i], now);
   o->stats.client_announce_responses++;
   c->last_response = now;
   if (p != NULL) {
@@ -474,8 +639,11 @@ static tw_time_ms friend_interval(const tw_onion_client *c, const tw_onion_frien
 void tw_onion_client_on_timer(tw_onion *o, tw_time_ms now) {
   tw_onion_client *c = o->client;
   c->deadline = TW_NEVER;
-  if (!tw_dht_is_connected(o->cfg.dht, now)) {
-    note_due(c, now + round_interval(c, now)); /* just started: the DHT is seconds away at most */
+  if (!tw_dht_is_connected(o->cfg.dht, now) && !tcp_usable(o)) {
+    /* just started: the DHT (or a TCP relay) is seconds away at most */
+    expire_paths(o, SET_ANNOUNCE, now); /* paths through a relay now gone */
+    expire_paths(o, SET_SEARCH, now);
+    note_due(c, now + round_interval(c, now));
     return;
   }
   /* No answer on any path for a while: we were offline. Start over. */

@@ -71,8 +71,9 @@ int tw_onion_send_data(tw_onion *o, const tw_key *to, const uint8_t *data, size_
   return send_data(o, f, data, len, now);
 }
 
-/* Our DHT public key packet: our DHT key and the DHT nodes closest to it,
- * which help the friend find us. */
+/* Our DHT public key packet: our DHT key, up to 2 TCP relays we are
+ * connected to (the friend can reach us through them) and DHT nodes closest
+ * to our DHT key (it can find us in the DHT through them), 4 nodes at most. */
 static int build_dhtpk(tw_onion *o, uint8_t *out, size_t cap, tw_time_ms now) {
   tw_onion_client *c = o->client;
   tw_dhtpk p;
@@ -82,7 +83,11 @@ static int build_dhtpk(tw_onion *o, uint8_t *out, size_t cap, tw_time_ms now) {
   c->no_replay = now > c->no_replay ? now : c->no_replay + 1;
   p.no_replay = c->no_replay;
   p.dht_pk = *tw_dht_public_key(o->cfg.dht);
-  p.count = (uint8_t)tw_dht_closest(o->cfg.dht, &p.dht_pk, p.nodes, 4, false, now);
+  tw_node_info relays[TW_ONION_MAX_TCP_RELAYS];
+  size_t nr = tw_onion_client_relays(o, relays, TW_ONION_MAX_TCP_RELAYS);
+  for (size_t i = 0; i < nr && p.count < 2; i++) p.nodes[p.count++] = relays[i];
+  p.count += (uint8_t)tw_dht_closest(o->cfg.dht, &p.dht_pk, p.nodes + p.count, 4 - p.count,
+                                     false, now);
   return tw_dhtpk_encode(out, cap, &p);
 }
 
@@ -172,10 +177,16 @@ int tw_onion_handle_data_route_response(tw_onion *o, const tw_addr *from, const 
   tw_onion_client *c = o->client;
   if (len < TW_DATA_RESPONSE_MIN + TW_ONION_DATA_MIN) return TW_E_SHORT;
   if (len > TW_ONION_MAX_PACKET_SIZE) return TW_E_LONG;
-  /* It comes back down one of our announce paths. */
+  /* It comes back down one of our announce paths, or from a TCP relay we
+   * are connected to (the path it came down may have been replaced). */
   bool ours = false;
   for (int i = 0; i < TW_ONION_PATHS_PER_SET; i++)
     ours |= c->paths[0][i].id != 0 && tw_addr_equal(&c->paths[0][i].hop[0].addr, from);
+  if (!ours) {
+    tw_node_info relays[TW_ONION_MAX_TCP_RELAYS];
+    size_t nr = tw_onion_client_relays(o, relays, TW_ONION_MAX_TCP_RELAYS);
+    for (size_t i = 0; i < nr && !ours; i++) ours = tw_addr_equal(&relays[i].addr, from);
+  }
   if (!ours) return TW_E_UNSOLICITED;
   tw_reader r = tw_reader_init(pkt, len);
   tw_read_u8(&r);

@@ -30,6 +30,8 @@ typedef struct tw_announce_entry {
 
 typedef struct tw_onion_path {
   uint32_t id; /* 0: slot free */
+  /* hop[0].tcp: hop[0] is a TCP relay we are connected to; it gets the
+   * layer for B unsealed, so temp[0] and shared[0] are unused (zero). */
   tw_node_info hop[3];
   tw_keypair temp[3]; /* one key per layer */
   uint8_t shared[3][TW_SHARED_KEY_SIZE];
@@ -74,6 +76,13 @@ typedef struct tw_onion_recent {
   tw_time_ms at;
 } tw_onion_recent;
 
+/* A node paths can be built through when the DHT has too few: bootstrap
+ * nodes, nodes that answered us, nodes announce responses named. */
+typedef struct tw_onion_path_node {
+  tw_node_info node; /* UDP only */
+  tw_time_ms seen;   /* added, or last named or heard from */
+} tw_onion_path_node;
+
 typedef struct tw_onion_client {
   tw_keypair self;      /* long-term */
   tw_keypair data_keys; /* what data to route senders encrypt to */
@@ -92,6 +101,8 @@ typedef struct tw_onion_client {
   uint32_t recent_next;
   uint64_t no_replay;
   tw_time_ms deadline;
+  tw_onion_path_node pool[TW_ONION_PATH_NODES]; /* full: the oldest seen goes */
+  uint32_t npool;
 } tw_onion_client;
 
 struct tw_onion {
@@ -148,6 +159,9 @@ tw_onion_friend *tw_onion_find_friend(tw_onion_client *c, const tw_key *pk);
 int tw_onion_send_via_path(tw_onion *o, tw_onion_path *p, const tw_addr *dest,
                            const uint8_t *data, size_t len, tw_time_ms now);
 tw_onion_path *tw_onion_pick_path(tw_onion *o, int set, uint32_t prefer_id, tw_time_ms now);
+/* The TCP relays we are connected to (cfg.tcp_relays), at most max, each
+ * with tcp set; those without a usable address are left out. */
+size_t tw_onion_client_relays(tw_onion *o, tw_node_info *out, size_t max);
 void tw_onion_client_send_dhtpk(tw_onion *o, tw_onion_friend *f, tw_time_ms now);
 
 #endif

@@ -1,6 +1,7 @@
 /* Scenario tests of the onion relay and the announce node (spec "Onion"),
  * driven through tw_node (and tw_onion directly where the node does not
- * reach, e.g. TCP links).
+ * reach, e.g. TCP links), and of the client over TCP relays, whose
+ * payloads the test opens with the keys it owns.
  *
  * An in-test network: an endpoint is a tw_node or a fake peer the test
  * speaks for. Every datagram a node sends is logged; tests step packets
@@ -233,6 +234,8 @@ static int inject(net *nt, int from, int to, const uint8_t *pkt, size_t len) {
   ep *d = &nt->ep[to];
   clear_log(nt);
   if (d->node) return tw_node_handle_packet(d->node, &nt->ep[from].addr, pkt, len, nt->now);
+  if (d->dht != NULL && !tw_onion_handles_kind(pkt[0]))
+    return tw_dht_handle_packet(d->dht, &nt->ep[from].addr, pkt, len, nt->now);
   assert_non_null(d->onion);
   return tw_onion_handle_packet(d->onion, &nt->ep[from].addr, pkt, len, nt->now);
 }
@@ -1913,6 +1916,648 @@ static void test_dhtpk_through_node_dht_request(void **state) {
   net_free(nt);
 }
 
+/* ---- the client over TCP relays ---- */
+
+/* What the test's TCP client module knows and was asked to send. */
+#define MAX_TCP_OUT 48
+typedef struct tcp_side {
+  tw_node_info relays[4];
+  size_t nrelays;
+  int send_rc; /* what tcp_onion_send answers */
+  int calls;
+  int nout;
+  tw_key to[MAX_TCP_OUT];
+  uint8_t out[MAX_TCP_OUT][SPEC_MAX_PACKET];
+  size_t out_len[MAX_TCP_OUT];
+} tcp_side;
+
+static tcp_side g_tcp;
+
+static size_t cb_tcp_relays(void *ctx, tw_node_info *out, size_t max) {
+  tcp_side *t = ctx;
+  size_t n = t->nrelays < max ? t->nrelays : max;
+  memcpy(out, t->relays, n * sizeof *out);
+  return n;
+}
+
+static int cb_tcp_onion_send(void *ctx, const tw_key *relay_pk, const uint8_t *data, size_t len) {
+  tcp_side *t = ctx;
+  t->calls++;
+  if (t->send_rc != TW_OK) return t->send_rc;
+  assert_true(t->nout < MAX_TCP_OUT);
+  /* The TCP relay takes it as the payload of a 0x08 onion request. */
+  assert_true(len + 1 <= SPEC_MAX_PACKET);
+  t->to[t->nout] = *relay_pk;
+  memcpy(t->out[t->nout], data, len);
+  t->out_len[t->nout++] = len;
+  return TW_OK;
+}
+
+/* A client (bare tw_dht + tw_onion) whose only way out may be TCP relays. */
+static int add_tcp_client(net *nt, tw_addr addr, uint64_t seed) {
+  ep *e = add_ep(nt, addr, seed);
+  tw_env env = test_env(&e->rng);
+  tw_dht_config dc;
+  memset(&dc, 0, sizeof dc);
+  dc.keys = e->kp;
+  dc.send = on_send;
+  dc.send_ctx = e;
+  e->dht = tw_dht_new(&dc, &env, nt->now);
+  assert_non_null(e->dht);
+  tw_onion_config oc;
+  memset(&oc, 0, sizeof oc);
+  oc.dht = e->dht;
+  oc.dht_keys = e->kp;
+  oc.send = on_send;
+  oc.send_ctx = e;
+  oc.client = true;
+  oc.self_keys = e->self;
+  oc.on_event = on_event;
+  oc.event_ctx = e;
+  oc.tcp_relays = cb_tcp_relays;
+  oc.tcp_onion_send = cb_tcp_onion_send;
+  oc.tcp_client_ctx = &g_tcp;
+  e->onion = tw_onion_new(&oc, &env, nt->now);
+  assert_non_null(e->onion);
+  return e->idx;
+}
+
+typedef struct tworld {
+  int x;    /* the client */
+  int r[3]; /* TCP relays (onion relays that take TCP onion requests) */
+  int n[4]; /* UDP nodes: relays and announce nodes, given as path nodes */
+  int nr, nn;
+} tworld;
+
+static tworld make_tworld(net *nt, int relays, int nodes) {
+  tworld w;
+  memset(&w, 0, sizeof w);
+  memset(&g_tcp, 0, sizeof g_tcp);
+  w.x = add_tcp_client(nt, test_addr4(203, 0, 113, 50, 40000), 41);
+  w.nr = relays;
+  w.nn = nodes;
+  for (int i = 0; i < relays; i++) {
+    w.r[i] = add_tcp_relay(nt, test_addr4(198, 51, 100, (uint8_t)(10 + i), (uint16_t)(3389 + i)),
+                           (uint64_t)(42 + i));
+    g_tcp.relays[i] = (tw_node_info){.pk = nt->ep[w.r[i]].kp.pk, .addr = nt->ep[w.r[i]].addr,
+                                     .tcp = true};
+  }
+  g_tcp.nrelays = (size_t)relays;
+  for (int i = 0; i < nodes; i++) {
+    w.n[i] = add_node(nt, test_addr4(192, 0, 2, (uint8_t)(1 + i), (uint16_t)(33445 + i)),
+                      (uint64_t)(50 + i), RELAY | STORE);
+    tw_node_info ni = {.pk = nt->ep[w.n[i]].kp.pk, .addr = nt->ep[w.n[i]].addr};
+    assert_int_equal(tw_onion_add_path_node(nt->ep[w.x].onion, &ni, nt->now), TW_OK);
+  }
+  assert_int_equal(stats_of(nt, w.x).path_nodes, (uint32_t)nodes);
+  return w;
+}
+
+static void get_ipport(const uint8_t *in, tw_addr *a) {
+  memset(a, 0, sizeof *a);
+  a->family = in[0];
+  memcpy(a->ip, in + 1, in[0] == TW_AF_INET ? 4 : 16);
+  a->port = (uint16_t)(in[17] << 8 | in[18]);
+}
+
+/* A TCP onion request payload opened as the relay, B and C would, with
+ * the keys the test owns. */
+typedef struct peeled {
+  int b, c, d; /* endpoints named by the layers */
+  uint8_t data[SPEC_MAX_PACKET]; /* what C hands to D */
+  size_t len;
+} peeled;
+
+static void peel_tcp(net *nt, const uint8_t *pl, size_t len, peeled *out) {
+  static uint8_t p1[SPEC_MAX_PACKET], p2[SPEC_MAX_PACKET];
+  /* [nonce][ip_port B][pk1][box_B(ip_port C, pk2, box_C(ip_port D, data))] */
+  assert_true(len > 24 + 19 + 32 + 16 + 19 + 32 + 16 + 19);
+  const uint8_t *nonce = pl;
+  tw_addr a;
+  get_ipport(pl + 24, &a);
+  ep *B = ep_at(nt, &a);
+  assert_non_null(B);
+  tw_key pk1;
+  memcpy(pk1.bytes, pl + 43, 32);
+  assert_int_equal(open_from(p1, pl + 75, len - 75, nonce, &pk1, B->kp.sk), TW_OK);
+  size_t n1 = len - 75 - TW_MAC_SIZE;
+  get_ipport(p1, &a);
+  ep *C = ep_at(nt, &a);
+  assert_non_null(C);
+  tw_key pk2;
+  memcpy(pk2.bytes, p1 + 19, 32);
+  assert_false(tw_key_equal(&pk1, &pk2)); /* a fresh key per layer */
+  assert_int_equal(open_from(p2, p1 + 51, n1 - 51, nonce, &pk2, C->kp.sk), TW_OK);
+  size_t n2 = n1 - 51 - TW_MAC_SIZE;
+  get_ipport(p2, &a);
+  ep *D = ep_at(nt, &a);
+  assert_non_null(D);
+  out->b = B->idx;
+  out->c = C->idx;
+  out->d = D->idx;
+  out->len = n2 - 19;
+  memcpy(out->data, p2 + 19, out->len);
+}
+
+/* Opens an announce request [0x83][nonce][pk][box(104)] as D. */
+static void open_announce_req(net *nt, int d, const uint8_t *data, size_t len,
+                              tw_announce_request_plain *out) {
+  assert_int_equal(len, SPEC_ANNOUNCE_REQUEST);
+  assert_int_equal(data[0], 0x83);
+  tw_key sender;
+  memcpy(sender.bytes, data + 25, 32);
+  uint8_t plain[104];
+  assert_int_equal(open_from(plain, data + 57, len - 57, data + 1, &sender, nt->ep[d].kp.sk), TW_OK);
+  assert_int_equal(tw_announce_request_plain_decode(out, plain, sizeof plain), TW_OK);
+}
+
+static int relay_with_key(net *nt, const tworld *w, const tw_key *pk) {
+  for (int i = 0; i < w->nr; i++)
+    if (tw_key_equal(&nt->ep[w->r[i]].kp.pk, pk)) return w->r[i];
+  fail_msg("tcp_onion_send to a key that is no relay");
+  return -1;
+}
+
+/* Hands TCP payload i to its relay as its TCP client module would and
+ * steps every datagram until the answer comes back over the TCP link; the
+ * answer is left in the relay's tcp_data. Returns the relay. */
+static int through_relay(net *nt, const tworld *w, int i) {
+  int r = relay_with_key(nt, w, &g_tcp.to[i]);
+  ep *R = &nt->ep[r];
+  int before = R->tcp_sent;
+  clear_log(nt);
+  assert_int_equal(tw_onion_handle_tcp_request(R->onion, 0x77, g_tcp.out[i], g_tcp.out_len[i],
+                                               nt->now),
+                   TW_OK);
+  for (int hops = 0; nt->nlog > 0; hops++) {
+    assert_true(hops < 8);
+    sent s = only_sent(nt);
+    ep *to = ep_at(nt, &s.to);
+    assert_non_null(to);
+    assert_int_equal(inject(nt, s.from, to->idx, s.data, s.len), TW_OK);
+  }
+  assert_int_equal(R->tcp_sent, before + 1);
+  return r;
+}
+
+static bool path_has(const tw_onion_path_info *p, const tw_key *relay, int b, int c, net *nt) {
+  return p->hops[0].tcp && tw_key_equal(&p->hops[0].pk, relay) &&
+         tw_key_equal(&p->hops[1].pk, &nt->ep[b].kp.pk) &&
+         tw_addr_equal(&p->hops[1].addr, &nt->ep[b].addr) &&
+         tw_key_equal(&p->hops[2].pk, &nt->ep[c].kp.pk) &&
+         tw_addr_equal(&p->hops[2].addr, &nt->ep[c].addr);
+}
+
+/* No UDP node in the DHT, one TCP relay and four path nodes: the client
+ * announces itself through paths that start at the relay, and what it
+ * hands the relay is [nonce][ip_port B][pk][box_B(...)] all the way down
+ * to an announce request for its own key at node D. */
+static void test_onion_client_tcp_only_path_through_relay(void **state) {
+  (void)state;
+  net *nt = net_new();
+  tworld w = make_tworld(nt, 1, 4);
+  ep *X = &nt->ep[w.x];
+  clear_log(nt);
+  tw_onion_on_timer(X->onion, nt->now);
+  assert_int_equal(nt->nlog, 0); /* nothing over UDP */
+  assert_true(g_tcp.nout >= 1);
+  tw_onion_stats st = stats_of(nt, w.x);
+  assert_int_equal(st.client_tcp_requests, (uint64_t)g_tcp.nout);
+  assert_int_equal(st.client_announce_sent, (uint64_t)g_tcp.nout);
+  assert_true(st.paths_built_tcp >= 1);
+  assert_int_equal(st.paths_built_tcp, st.paths_built);
+
+  tw_onion_path_info paths[12];
+  size_t np = tw_onion_get_paths(X->onion, paths, 12, nt->now);
+  assert_int_equal(np, st.paths_built);
+  for (size_t i = 0; i < np; i++) {
+    assert_true(paths[i].hops[0].tcp);
+    assert_true(tw_key_equal(&paths[i].hops[0].pk, &g_tcp.relays[0].pk));
+    assert_true(tw_addr_equal(&paths[i].hops[0].addr, &g_tcp.relays[0].addr));
+    assert_false(paths[i].hops[1].tcp || paths[i].hops[2].tcp);
+    assert_false(tw_addr_equal(&paths[i].hops[1].addr, &paths[i].hops[2].addr));
+  }
+
+  /* The DHT has nothing: the path nodes closest to our key are asked,
+   * all four of them. */
+  assert_int_equal(g_tcp.nout, 4);
+  bool asked[4] = {false};
+  for (int i = 0; i < g_tcp.nout; i++) {
+    assert_true(tw_key_equal(&g_tcp.to[i], &g_tcp.relays[0].pk));
+    /* 24 + 19 + 32 + box_B(19 + 32 + box_C(19 + 177)) */
+    assert_int_equal(g_tcp.out_len[i], 24 + 19 + 32 + (19 + 32 + (19 + 177 + 16) + 16));
+    peeled pl;
+    peel_tcp(nt, g_tcp.out[i], g_tcp.out_len[i], &pl);
+    bool on_a_path = false;
+    for (size_t k = 0; k < np; k++) on_a_path |= path_has(&paths[k], &g_tcp.to[i], pl.b, pl.c, nt);
+    assert_true(on_a_path);
+    tw_announce_request_plain req;
+    open_announce_req(nt, pl.d, pl.data, pl.len, &req);
+    assert_true(tw_key_equal(&req.search, &X->self.pk));
+    assert_true(all_zero(req.ping_id, 32));
+    assert_false(all_zero(req.data_pk.bytes, 32));
+    bool d_is_node = false;
+    for (int k = 0; k < w.nn; k++) {
+      d_is_node |= pl.d == w.n[k];
+      if (pl.d == w.n[k]) asked[k] = true;
+    }
+    assert_true(d_is_node);
+  }
+  for (int k = 0; k < 4; k++) assert_true(asked[k]);
+  net_free(nt);
+}
+
+/* The announce node's answer comes back over the TCP link and is fed in
+ * with from = the relay's address: accepted, the path confirmed, and the
+ * ping id it carries gets us stored, again through the relay. From any
+ * other address the same answer is unsolicited. */
+static void test_onion_client_tcp_answer_from_relay_confirms_path(void **state) {
+  (void)state;
+  net *nt = net_new();
+  tworld w = make_tworld(nt, 2, 4);
+  ep *X = &nt->ep[w.x];
+  tw_onion_on_timer(X->onion, nt->now);
+  assert_true(g_tcp.nout >= 1);
+  peeled pl;
+  peel_tcp(nt, g_tcp.out[0], g_tcp.out_len[0], &pl);
+  int r = through_relay(nt, &w, 0);
+  ep *R = &nt->ep[r];
+  uint8_t answer[SPEC_MAX_PACKET];
+  size_t alen = R->tcp_len;
+  memcpy(answer, R->tcp_data, alen);
+  assert_int_equal(answer[0], 0x84);
+
+  /* From elsewhere (node B itself): unsolicited, nothing confirmed. */
+  assert_int_equal(tw_onion_handle_packet(X->onion, &nt->ep[pl.b].addr, answer, alen, nt->now),
+                   TW_E_UNSOLICITED);
+  assert_int_equal(stats_of(nt, w.x).client_announce_responses, 0);
+
+  int sent_before = g_tcp.nout;
+  assert_int_equal(tw_onion_handle_packet(X->onion, &R->addr, answer, alen, nt->now), TW_OK);
+  tw_onion_stats st = stats_of(nt, w.x);
+  assert_int_equal(st.client_announce_responses, 1);
+  tw_onion_path_info paths[12];
+  size_t np = tw_onion_get_paths(X->onion, paths, 12, nt->now);
+  int confirmed = 0;
+  for (size_t i = 0; i < np; i++) {
+    if (!paths[i].confirmed) continue;
+    confirmed++;
+    assert_true(path_has(&paths[i], &g_tcp.to[0], pl.b, pl.c, nt));
+  }
+  assert_int_equal(confirmed, 1);
+
+  /* The fresh ping id goes out at once, down the same path. */
+  assert_int_equal(g_tcp.nout, sent_before + 1);
+  int k = g_tcp.nout - 1;
+  assert_true(tw_key_equal(&g_tcp.to[k], &g_tcp.to[0]));
+  peeled pl2;
+  peel_tcp(nt, g_tcp.out[k], g_tcp.out_len[k], &pl2);
+  assert_int_equal(pl2.b, pl.b);
+  assert_int_equal(pl2.c, pl.c);
+  assert_int_equal(pl2.d, pl.d);
+  tw_announce_request_plain req;
+  open_announce_req(nt, pl2.d, pl2.data, pl2.len, &req);
+  assert_false(all_zero(req.ping_id, 32));
+  through_relay(nt, &w, k);
+  X->events = 0;
+  assert_int_equal(tw_onion_handle_packet(X->onion, &R->addr, R->tcp_data, R->tcp_len, nt->now),
+                   TW_OK);
+  assert_int_equal(stats_of(nt, pl.d).announcements_stored, 1);
+  assert_int_equal(X->events, 1);
+  assert_int_equal(X->ev.kind, TW_ONION_EV_ANNOUNCED);
+  assert_int_equal(X->ev.stored_on, 1);
+  assert_int_equal(stats_of(nt, w.x).announced_on, 1);
+
+  /* Y sends X onion data (a friend request, kind 32): D routes it down X's
+   * announce path, which ends over the relay's TCP link. */
+  int y = add_fake(nt, test_addr4(203, 0, 113, 91, 1235), 64);
+  int yc = add_fake(nt, test_addr4(203, 0, 113, 92, 1236), 65); /* node C of Y's path */
+  ep *Y = &nt->ep[y];
+  tw_keypair temp = test_keypair(66);
+  uint8_t nonce[24], msg[40], inner[200], req2[600];
+  pattern(nonce, 24, 0x31);
+  pattern(msg, sizeof msg, 0x20);
+  msg[0] = 32;
+  memcpy(inner, Y->self.pk.bytes, 32);
+  seal_to(inner + 32, msg, sizeof msg, nonce, &X->self.pk, Y->self.sk);
+  size_t ilen = 32 + sizeof msg + TW_MAC_SIZE;
+  req2[0] = 0x85;
+  memcpy(req2 + 1, X->self.pk.bytes, 32);
+  memcpy(req2 + 33, nonce, 24);
+  memcpy(req2 + 57, temp.pk.bytes, 32);
+  seal_to(req2 + 89, inner, ilen, nonce, &req.data_pk, temp.sk);
+  size_t rlen = 89 + ilen + TW_MAC_SIZE;
+  pattern(req2 + rlen, SPEC_RET3, 0xee);
+  rlen += SPEC_RET3;
+  int tcp_before = R->tcp_sent;
+  assert_int_equal(inject(nt, yc, pl.d, req2, rlen), TW_OK);
+  for (int hops = 0; nt->nlog > 0; hops++) {
+    assert_true(hops < 8);
+    sent sd = only_sent(nt);
+    ep *to = ep_at(nt, &sd.to);
+    assert_non_null(to);
+    assert_int_equal(inject(nt, sd.from, to->idx, sd.data, sd.len), TW_OK);
+  }
+  assert_int_equal(R->tcp_sent, tcp_before + 1);
+  assert_int_equal(R->tcp_data[0], 0x86);
+  X->events = 0;
+  assert_int_equal(tw_onion_handle_packet(X->onion, &nt->ep[pl.b].addr, R->tcp_data, R->tcp_len,
+                                          nt->now),
+                   TW_E_UNSOLICITED);
+  assert_int_equal(X->events, 0);
+  assert_int_equal(tw_onion_handle_packet(X->onion, &R->addr, R->tcp_data, R->tcp_len, nt->now),
+                   TW_OK);
+  assert_int_equal(X->events, 1);
+  assert_int_equal(X->ev.kind, TW_ONION_EV_DATA);
+  assert_true(tw_key_equal(&X->ev.peer, &Y->self.pk));
+  assert_int_equal(X->ev.data_len, sizeof msg);
+  assert_memory_equal(X->ev.data, msg, sizeof msg);
+  net_free(nt);
+}
+
+/* Nodes that answer and nodes the answers name become path nodes. */
+static void test_onion_client_learns_path_nodes_from_responses(void **state) {
+  (void)state;
+  net *nt = net_new();
+  tworld w = make_tworld(nt, 1, 3);
+  /* A UDP node every announce node knows, so each names it. */
+  int p = add_fake(nt, test_addr4(192, 0, 2, 99, 5000), 60);
+  for (int i = 0; i < w.nn; i++) make_known(nt, w.n[i], p);
+  ep *X = &nt->ep[w.x];
+  tw_onion_on_timer(X->onion, nt->now);
+  assert_true(g_tcp.nout >= 1);
+  int r = through_relay(nt, &w, 0);
+  assert_int_equal(stats_of(nt, w.x).path_nodes, 3);
+  assert_int_equal(tw_onion_handle_packet(X->onion, &nt->ep[r].addr, nt->ep[r].tcp_data,
+                                          nt->ep[r].tcp_len, nt->now),
+                   TW_OK);
+  assert_int_equal(stats_of(nt, w.x).path_nodes, 4);
+  /* and the client walks to it, through the relay */
+  bool asked = false;
+  for (int i = 0; i < g_tcp.nout; i++) {
+    peeled pl;
+    peel_tcp(nt, g_tcp.out[i], g_tcp.out_len[i], &pl);
+    asked |= pl.d == p;
+  }
+  assert_true(asked);
+  net_free(nt);
+}
+
+/* Our DHT public key packet, sent while we are connected to three relays
+ * and the DHT knows no node: it lists the first two relays as TCP nodes
+ * (ip types 130/138 on the wire), and nothing else. The friend is found
+ * and the packet sent all through the relay. */
+static void test_onion_client_dhtpk_lists_tcp_relays(void **state) {
+  (void)state;
+  net *nt = net_new();
+  tworld w = make_tworld(nt, 3, 4);
+  ep *X = &nt->ep[w.x];
+  int fr = add_fake(nt, test_addr4(203, 0, 113, 77, 7000), 61);
+  int via = add_fake(nt, test_addr4(203, 0, 113, 78, 7001), 62);
+  ep *F = &nt->ep[fr];
+  tw_keypair fdata = test_keypair(63);
+  for (int i = 0; i < w.nn; i++)
+    assert_int_equal(announce_fully(nt, via, w.n[i], &F->self, &fdata.pk), TW_ANNOUNCE_STORED);
+  assert_int_equal(tw_onion_friend_add(X->onion, &F->self.pk, nt->now), TW_OK);
+  nt->now += 10000; /* searches start after 10 s when not yet announced */
+  tw_onion_on_timer(X->onion, nt->now);
+
+  /* Carry one search for the friend through the relay. */
+  int search = -1;
+  for (int i = 0; i < g_tcp.nout && search < 0; i++) {
+    peeled pl;
+    peel_tcp(nt, g_tcp.out[i], g_tcp.out_len[i], &pl);
+    tw_announce_request_plain req;
+    open_announce_req(nt, pl.d, pl.data, pl.len, &req);
+    if (tw_key_equal(&req.search, &F->self.pk)) search = i;
+  }
+  assert_true(search >= 0);
+  int r = through_relay(nt, &w, search);
+  int before = g_tcp.nout;
+  assert_int_equal(tw_onion_handle_packet(X->onion, &nt->ep[r].addr, nt->ep[r].tcp_data,
+                                          nt->ep[r].tcp_len, nt->now),
+                   TW_OK);
+  assert_int_equal(stats_of(nt, w.x).dhtpk_sent_onion, 1);
+
+  /* The data to route request with our DHT public key packet. */
+  int found = 0;
+  for (int i = before; i < g_tcp.nout; i++) {
+    peeled pl;
+    peel_tcp(nt, g_tcp.out[i], g_tcp.out_len[i], &pl);
+    if (pl.data[0] != 0x85) continue;
+    found++;
+    /* [0x85][friend pk][nonce][temp pk][box_data(our pk, box_long(dhtpk))] */
+    assert_memory_equal(pl.data + 1, F->self.pk.bytes, 32);
+    const uint8_t *nonce = pl.data + 33;
+    tw_key temp;
+    memcpy(temp.bytes, pl.data + 57, 32);
+    uint8_t inner[SPEC_MAX_PACKET], pkt[SPEC_MAX_PACKET];
+    assert_int_equal(open_from(inner, pl.data + 89, pl.len - 89, nonce, &temp, fdata.sk), TW_OK);
+    size_t ilen = pl.len - 89 - TW_MAC_SIZE;
+    assert_memory_equal(inner, X->self.pk.bytes, 32);
+    assert_int_equal(open_from(pkt, inner + 32, ilen - 32, nonce, &X->self.pk, F->self.sk), TW_OK);
+    size_t plen = ilen - 32 - TW_MAC_SIZE;
+    assert_int_equal(pkt[0], 0x9c);
+    /* two IPv4 TCP nodes: ip type 130 */
+    assert_int_equal(plen, 1 + 8 + 32 + 2 * 39);
+    assert_int_equal(pkt[41], 130);
+    assert_int_equal(pkt[41 + 39], 130);
+    tw_dhtpk d;
+    assert_int_equal(tw_dhtpk_decode(&d, pkt, plen), TW_OK);
+    assert_true(tw_key_equal(&d.dht_pk, &X->kp.pk));
+    assert_int_equal(d.count, 2);
+    for (int k = 0; k < 2; k++) {
+      assert_true(d.nodes[k].tcp);
+      assert_true(tw_key_equal(&d.nodes[k].pk, &g_tcp.relays[k].pk));
+      assert_true(tw_addr_equal(&d.nodes[k].addr, &g_tcp.relays[k].addr));
+    }
+  }
+  assert_int_equal(found, 1);
+  net_free(nt);
+}
+
+/* With good nodes in the DHT the client builds UDP paths, though relays and
+ * path nodes are there; paths it built through a relay before the DHT
+ * joined are dropped then. */
+static void test_onion_client_prefers_udp_paths(void **state) {
+  (void)state;
+  net *nt = net_new();
+  tworld w = make_tworld(nt, 1, 4);
+  ep *X = &nt->ep[w.x];
+  tw_onion_on_timer(X->onion, nt->now);
+  assert_true(g_tcp.nout >= 1);
+  tw_onion_path_info paths[12];
+  size_t np = tw_onion_get_paths(X->onion, paths, 12, nt->now);
+  assert_true(np >= 1);
+  for (size_t i = 0; i < np; i++) assert_true(paths[i].hops[0].tcp);
+
+  int fakes[4];
+  for (int i = 0; i < 4; i++) {
+    fakes[i] = add_fake(nt, test_addr4(198, 18, 0, (uint8_t)(1 + i), (uint16_t)(2000 + i)),
+                        (uint64_t)(70 + i));
+    make_known(nt, w.x, fakes[i]);
+  }
+  g_tcp.nout = 0;
+  g_tcp.calls = 0;
+  uint64_t tcp_before = stats_of(nt, w.x).client_tcp_requests;
+  nt->now += 4000; /* the next round */
+  clear_log(nt);
+  tw_onion_on_timer(X->onion, nt->now);
+  assert_int_equal(g_tcp.calls, 0);
+  assert_int_equal(stats_of(nt, w.x).client_tcp_requests, tcp_before);
+  np = tw_onion_get_paths(X->onion, paths, 12, nt->now);
+  assert_true(np >= 1);
+  for (size_t i = 0; i < np; i++) {
+    assert_false(paths[i].hops[0].tcp);
+    for (int h = 0; h < 3; h++) {
+      bool fake = false;
+      for (int k = 0; k < 4; k++) fake |= tw_key_equal(&paths[i].hops[h].pk, &nt->ep[fakes[k]].kp.pk);
+      assert_true(fake);
+    }
+  }
+  int onion = 0;
+  for (int i = 0; i < nt->nlog; i++) {
+    if (nt->log[i].data[0] != 0x80) continue;
+    onion++;
+    ep *to = ep_at(nt, &nt->log[i].to);
+    assert_non_null(to);
+    bool fake = false;
+    for (int k = 0; k < 4; k++) fake |= to->idx == fakes[k];
+    assert_true(fake);
+  }
+  assert_true(onion >= 1);
+  net_free(nt);
+}
+
+/* A path through a relay we are no longer connected to is dropped, and a
+ * relay that refuses the packet is an error, not a request sent. */
+static void test_onion_client_tcp_path_dies_with_its_relay(void **state) {
+  (void)state;
+  net *nt = net_new();
+  tworld w = make_tworld(nt, 2, 4);
+  ep *X = &nt->ep[w.x];
+  tw_onion_on_timer(X->onion, nt->now);
+  assert_true(g_tcp.nout >= 1);
+  /* Relay 0 goes: only relay 1 is left. */
+  g_tcp.relays[0] = g_tcp.relays[1];
+  g_tcp.nrelays = 1;
+  g_tcp.nout = 0;
+  nt->now += 4000;
+  tw_onion_on_timer(X->onion, nt->now);
+  tw_onion_path_info paths[12];
+  size_t np = tw_onion_get_paths(X->onion, paths, 12, nt->now);
+  assert_true(np >= 1);
+  for (size_t i = 0; i < np; i++)
+    assert_true(tw_key_equal(&paths[i].hops[0].pk, &nt->ep[w.r[1]].kp.pk));
+  for (int i = 0; i < g_tcp.nout; i++) assert_true(tw_key_equal(&g_tcp.to[i], &nt->ep[w.r[1]].kp.pk));
+  /* No relay at all: every path is gone, nothing is sent. */
+  g_tcp.nrelays = 0;
+  g_tcp.calls = 0;
+  nt->now += 4000;
+  tw_onion_on_timer(X->onion, nt->now);
+  assert_int_equal(tw_onion_get_paths(X->onion, paths, 12, nt->now), 0);
+  assert_int_equal(g_tcp.calls, 0);
+  /* A relay that is there but refuses (its queue is full). */
+  g_tcp.nrelays = 1;
+  g_tcp.send_rc = TW_E_FULL;
+  tw_onion_stats st0 = stats_of(nt, w.x);
+  nt->now += 4000;
+  clear_log(nt);
+  tw_onion_on_timer(X->onion, nt->now);
+  assert_true(g_tcp.calls >= 1);
+  tw_onion_stats st = stats_of(nt, w.x);
+  assert_int_equal(st.client_tcp_requests, st0.client_tcp_requests);
+  assert_int_equal(st.client_announce_sent, st0.client_announce_sent);
+  assert_int_equal(nt->nlog, 0);
+  net_free(nt);
+}
+
+/* A path needs two path nodes at distinct addresses, neither of them the
+ * relay itself. */
+static void test_onion_client_tcp_path_needs_two_other_addresses(void **state) {
+  (void)state;
+  net *nt = net_new();
+  tworld w = make_tworld(nt, 1, 1);
+  ep *X = &nt->ep[w.x];
+  /* The relay is also a UDP node: not a second hop. */
+  tw_node_info r = {.pk = g_tcp.relays[0].pk, .addr = test_addr4(198, 51, 100, 10, 33445)};
+  assert_int_equal(tw_onion_add_path_node(X->onion, &r, nt->now), TW_OK);
+  tw_onion_on_timer(X->onion, nt->now);
+  assert_int_equal(g_tcp.calls, 0);
+  /* A second key at the first node's address: not a second hop either. */
+  tw_node_info twin = {.pk = test_key_fill(0x61), .addr = nt->ep[w.n[0]].addr};
+  assert_int_equal(tw_onion_add_path_node(X->onion, &twin, nt->now), TW_OK);
+  nt->now += 4000;
+  tw_onion_on_timer(X->onion, nt->now);
+  assert_int_equal(g_tcp.calls, 0);
+  assert_int_equal(stats_of(nt, w.x).paths_built, 0);
+  /* A node elsewhere: now there is a path. */
+  int n2 = add_node(nt, test_addr4(192, 0, 2, 40, 33445), 81, RELAY | STORE);
+  tw_node_info other = {.pk = nt->ep[n2].kp.pk, .addr = nt->ep[n2].addr};
+  assert_int_equal(tw_onion_add_path_node(X->onion, &other, nt->now), TW_OK);
+  nt->now += 4000;
+  tw_onion_on_timer(X->onion, nt->now);
+  assert_true(g_tcp.nout >= 1);
+  tw_onion_path_info paths[12];
+  size_t np = tw_onion_get_paths(X->onion, paths, 12, nt->now);
+  assert_true(np >= 1);
+  for (size_t i = 0; i < np; i++) {
+    assert_false(tw_key_equal(&paths[i].hops[1].pk, &g_tcp.relays[0].pk));
+    assert_false(tw_key_equal(&paths[i].hops[2].pk, &g_tcp.relays[0].pk));
+    assert_false(tw_addr_equal(&paths[i].hops[1].addr, &paths[i].hops[2].addr));
+  }
+  net_free(nt);
+}
+
+static void test_onion_add_path_node_refuses_tcp(void **state) {
+  (void)state;
+  net *nt = net_new();
+  memset(&g_tcp, 0, sizeof g_tcp);
+  int x = add_tcp_client(nt, test_addr4(203, 0, 113, 50, 40000), 41);
+  tw_onion *o = nt->ep[x].onion;
+  tw_node_info n = {.pk = test_key_fill(0x31), .addr = test_addr4(192, 0, 2, 1, 33445), .tcp = true};
+  assert_int_equal(tw_onion_add_path_node(o, &n, nt->now), TW_E_FAMILY);
+  assert_int_equal(stats_of(nt, x).path_nodes, 0);
+  n.tcp = false;
+  n.addr.family = TW_AF_TCP_PEER;
+  assert_int_equal(tw_onion_add_path_node(o, &n, nt->now), TW_E_FAMILY);
+  n.addr = test_addr4(192, 0, 2, 1, 0);
+  assert_int_equal(tw_onion_add_path_node(o, &n, nt->now), TW_E_ADDR);
+  tw_node_info self = {.pk = nt->ep[x].kp.pk, .addr = test_addr4(192, 0, 2, 9, 9)};
+  assert_int_equal(tw_onion_add_path_node(o, &self, nt->now), TW_E_SELF);
+  assert_int_equal(stats_of(nt, x).path_nodes, 0);
+  n.addr = test_addr4(192, 0, 2, 1, 33445);
+  assert_int_equal(tw_onion_add_path_node(o, &n, nt->now), TW_OK);
+  assert_int_equal(tw_onion_add_path_node(o, &n, nt->now), TW_OK); /* once only */
+  assert_int_equal(stats_of(nt, x).path_nodes, 1);
+  /* The pool is bounded; the oldest go. */
+  for (int i = 0; i < 40; i++) {
+    tw_node_info m = {.pk = test_key_fill((uint8_t)(0x40 + i)),
+                      .addr = test_addr4(192, 0, 2, (uint8_t)(10 + i), 1000)};
+    assert_int_equal(tw_onion_add_path_node(o, &m, nt->now + 1 + (tw_time_ms)i), TW_OK);
+  }
+  assert_int_equal(stats_of(nt, x).path_nodes, TW_ONION_PATH_NODES);
+  /* One relay and one TCP "node" refused: no path, nothing sent. */
+  net_free(nt);
+  nt = net_new();
+  memset(&g_tcp, 0, sizeof g_tcp);
+  x = add_tcp_client(nt, test_addr4(203, 0, 113, 50, 40000), 41);
+  g_tcp.relays[0] = (tw_node_info){.pk = test_key_fill(0x51), .addr = test_addr4(198, 51, 100, 10, 3389),
+                                   .tcp = true};
+  g_tcp.nrelays = 1;
+  tw_node_info u = {.pk = test_key_fill(0x52), .addr = test_addr4(192, 0, 2, 2, 33445)};
+  tw_node_info t = {.pk = test_key_fill(0x53), .addr = test_addr4(192, 0, 2, 3, 33445), .tcp = true};
+  assert_int_equal(tw_onion_add_path_node(nt->ep[x].onion, &u, nt->now), TW_OK);
+  assert_int_equal(tw_onion_add_path_node(nt->ep[x].onion, &t, nt->now), TW_E_FAMILY);
+  tw_onion_on_timer(nt->ep[x].onion, nt->now);
+  assert_int_equal(g_tcp.calls, 0);
+  assert_int_equal(stats_of(nt, x).paths_built, 0);
+  /* Without a client there is no pool. */
+  int relay = add_node(nt, test_addr4(198, 51, 100, 20, 1), 80, RELAY);
+  assert_int_equal(tw_onion_add_path_node(nt->ep[relay].onion, &u, nt->now), TW_E_DISABLED);
+  net_free(nt);
+}
+
 #define T(name) cmocka_unit_test_teardown(name, teardown)
 
 int main(void) {
@@ -1948,6 +2593,14 @@ int main(void) {
       T(test_dhtpk_via_dht_from_friend_accepted_once),
       T(test_dhtpk_via_dht_from_stranger_dropped),
       T(test_dhtpk_through_node_dht_request),
+      T(test_onion_client_tcp_only_path_through_relay),
+      T(test_onion_client_tcp_answer_from_relay_confirms_path),
+      T(test_onion_client_learns_path_nodes_from_responses),
+      T(test_onion_client_dhtpk_lists_tcp_relays),
+      T(test_onion_client_prefers_udp_paths),
+      T(test_onion_client_tcp_path_dies_with_its_relay),
+      T(test_onion_client_tcp_path_needs_two_other_addresses),
+      T(test_onion_add_path_node_refuses_tcp),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
