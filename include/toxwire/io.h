@@ -106,6 +106,19 @@ tw_io_tcp_client *tw_io_tcp_client_connect(tw_io *io, const tw_addr *addr,
 tw_tcp_client *tw_io_tcp_client_relay(tw_io_tcp_client *t);
 void tw_io_tcp_client_free(tw_io_tcp_client *t);
 
+/* ---- outgoing TCP streams for tw_tcp_conns (src/io/stream_loop.c) ---- */
+typedef struct tw_io_streams tw_io_streams;
+struct tw_tcp_conns;
+struct tw_tcp_conns_config;
+tw_io_streams *tw_io_streams_new(tw_io *io);
+/* Fills in cfg's open, close, write, want_write and io_ctx. */
+void tw_io_streams_bind(tw_io_streams *s, struct tw_tcp_conns_config *cfg);
+/* The tw_tcp_conns built with that config: it gets the sockets' news and
+ * is flushed after every event. */
+void tw_io_streams_attach(tw_io_streams *s, struct tw_tcp_conns *tc);
+/* Closes every socket; free the tw_tcp_conns first (it closes through us). */
+void tw_io_streams_free(tw_io_streams *s);
+
 /* "HOST:PORT:KEY" (HOST may be a name, an IPv4 address or an IPv6 address,
  * with or without brackets). TW_E_INVAL with a reason in *why. */
 int tw_parse_node_spec(const char *spec, bool allow_ipv6, tw_node_info *out, const char **why);

@@ -34,6 +34,9 @@ enum {
   TW_AF_UNSPEC = 0,
   TW_AF_INET = 2,
   TW_AF_INET6 = 10,
+  /* Internal, never on the wire: a peer reached through TCP relays
+   * (tw_tcp_conns); ip holds the first 16 bytes of its DHT key. */
+  TW_AF_TCP_PEER = 240,
 };
 
 /* An IPv4 or IPv6 socket address. For IPv4 the four address bytes are in
@@ -56,6 +59,8 @@ typedef struct tw_node_info {
 
 bool tw_addr_equal(const tw_addr *a, const tw_addr *b);
 bool tw_addr_is_set(const tw_addr *a);
+/* A TW_AF_TCP_PEER address (tw_addr_is_set is false for these). */
+bool tw_addr_is_tcp_peer(const tw_addr *a);
 /* Loopback, RFC 1918/6598 private, link-local, ULA: what LAN discovery and
  * the LAN rule for nodes responses count as "local". */
 bool tw_addr_is_lan(const tw_addr *a);

@@ -14,6 +14,8 @@ bool tw_addr_is_set(const tw_addr *a) {
   return (a->family == TW_AF_INET || a->family == TW_AF_INET6) && a->port != 0;
 }
 
+bool tw_addr_is_tcp_peer(const tw_addr *a) { return a->family == TW_AF_TCP_PEER; }
+
 static const uint8_t V4MAPPED[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 tw_addr tw_addr_unmap(const tw_addr *a) {
@@ -99,6 +101,14 @@ const char *tw_addr_format(const tw_addr *a, char out[TW_ADDR_STRLEN]) {
       o = put_hex16(o, g[i]);
     }
     *o++ = ']';
+  } else if (a->family == TW_AF_TCP_PEER) {
+    /* "tcp:0123abcd": the relay-reached peer whose DHT key starts so. */
+    static const char H[] = "0123456789ABCDEF";
+    const char *u = "tcp:";
+    while (*u) *o++ = *u++;
+    for (int i = 0; i < 4; i++) *o++ = H[a->ip[i] >> 4], *o++ = H[a->ip[i] & 15];
+    *o = '\0';
+    return out;
   } else {
     const char *u = "(none)";
     while (*u) *o++ = *u++;

@@ -204,6 +204,7 @@ static void broadcast(tw_io *io, const uint8_t *pkt, size_t len) {
 }
 
 void tw_io_send(tw_io *io, const tw_addr *to, const uint8_t *pkt, size_t len) {
+  if (io->fd < 0) return; /* no UDP socket (--udp off): nothing leaves */
   if (to == NULL) {
     broadcast(io, pkt, len);
     return;
