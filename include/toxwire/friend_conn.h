@@ -11,6 +11,7 @@
 #include "error.h"
 #include "netcrypto.h"
 #include "onion.h"
+#include "tcp_conns.h"
 #include "types.h"
 
 #ifdef __cplusplus
@@ -22,6 +23,7 @@ extern "C" {
 #define TW_FCONN_DHT_KEY_FRESH_MS 122000  /* a DHT key is kept this long unheard */
 #define TW_FCONN_RETRY_MS 5000            /* no address: look again this often */
 #define TW_FCONN_SHARE_RELAYS_MS 300000
+#define TW_FCONN_SHARE_RELAYS_COUNT 3 /* relays in one share-relays packet */
 #define TW_FCONN_MAX_FRIENDS TW_NC_MAX_CONNECTIONS
 
 enum {
@@ -64,6 +66,10 @@ typedef struct tw_fconn_config {
   tw_dht *dht;     /* required */
   tw_onion *onion; /* required, with its client on */
   tw_nc *nc;       /* required */
+  /* Optional: TCP relays. Friends' relays (from their DHT public key
+   * packets and share-relays packets) are used to reach them, and ours are
+   * shared with them once connected. */
+  tw_tcp_conns *tcp;
   tw_fconn_event_fn *on_event;
   void *event_ctx;
 } tw_fconn_config;
@@ -96,6 +102,9 @@ int tw_fconn_send_lossy(tw_fconn *fc, uint32_t friend_id, const uint8_t *data, s
 bool tw_fconn_delivered(const tw_fconn *fc, uint32_t friend_id, uint32_t number);
 uint32_t tw_fconn_send_space(const tw_fconn *fc, uint32_t friend_id);
 
+/* True for an established friend whose packets go through TCP relays (no
+ * direct UDP path yet). */
+bool tw_fconn_via_tcp(const tw_fconn *fc, uint32_t friend_id, tw_time_ms now);
 const char *tw_fconn_state_name(tw_fconn_state s);
 
 #ifdef __cplusplus

@@ -127,11 +127,18 @@ int tw_nc_conn_find(const tw_nc *nc, const tw_key *peer, uint32_t *conn);
 /* The peer's DHT key (from the onion or the DHT). A different key than the
  * one a live session uses ends that session. */
 int tw_nc_conn_set_dht_key(tw_nc *nc, uint32_t conn, const tw_key *dht_pk, tw_time_ms now);
-/* An address to try: starts cookie requests unless a session is live. */
+/* An address to try: starts cookie requests unless a session is live. A
+ * UDP address, or a TW_AF_TCP_PEER one (tw_tcp_conns): a connection may
+ * have one of each; it sends by UDP while packets arrive from there
+ * (TW_NC_UDP_DIRECT_MS), else through the relays with a UDP try each
+ * second, so it moves to UDP when a direct path opens. */
 int tw_nc_conn_set_addr(tw_nc *nc, uint32_t conn, const tw_addr *addr, tw_time_ms now);
 /* Ends the session: a kill packet if one was live, then IDLE. */
 int tw_nc_conn_kill(tw_nc *nc, uint32_t conn, tw_time_ms now);
 tw_nc_state tw_nc_conn_state(const tw_nc *nc, uint32_t conn);
+/* True while packets arrive from the peer's UDP address (the session is
+ * direct, not through TCP relays). */
+bool tw_nc_conn_is_direct(const tw_nc *nc, uint32_t conn, tw_time_ms now);
 /* The peer's DHT key as net_crypto knows it; TW_E_NOTFOUND when unknown. */
 int tw_nc_conn_peer_dht(const tw_nc *nc, uint32_t conn, tw_key *out);
 int tw_nc_conn_get_stats(const tw_nc *nc, uint32_t conn, tw_nc_conn_stats *out);

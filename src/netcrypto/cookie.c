@@ -39,7 +39,7 @@ void tw_nc_send_cookie_request(tw_nc *nc, nc_conn *c, tw_time_ms now) {
   tw_nc_cookie_request_encode(pkt, &nc->cfg.dht_keys.pk, &nc->cfg.self_keys.pk, c->echo_id, nonce,
                               shared);
   tw_crypto_wipe(shared, sizeof shared);
-  nc->cfg.send(nc->cfg.send_ctx, &c->addr, pkt, sizeof pkt);
+  tw_nc_transmit(nc, c, pkt, sizeof pkt, true, now);
   nc->stats.cookie_requests_out++;
   c->tries++;
   c->next_try = now + TW_NC_COOKIE_REQUEST_INTERVAL_MS;
@@ -79,7 +79,7 @@ int tw_nc_handle_cookie_response(tw_nc *nc, const tw_addr *from, const uint8_t *
   for (uint32_t i = 0; i < nc->conn_cap; i++) {
     nc_conn *c = &nc->conns[i];
     if (!c->used || c->remove_pending || c->state != TW_NC_COOKIE_REQUESTING) continue;
-    if (!tw_addr_equal(&c->addr, from)) continue;
+    if (!tw_addr_equal(&c->addr, from) && !tw_addr_equal(&c->tcp, from)) continue;
     uint8_t shared[TW_SHARED_KEY_SIZE], cookie[TW_NC_COOKIE_SIZE];
     uint64_t echo;
     tw_keycache_get(nc->dht_keys, &c->peer_dht, now, shared);
@@ -87,6 +87,7 @@ int tw_nc_handle_cookie_response(tw_nc *nc, const tw_addr *from, const uint8_t *
     tw_crypto_wipe(shared, sizeof shared);
     if (e != TW_OK) continue;
     if (echo != c->echo_id) return TW_E_UNSOLICITED;
+    tw_nc_conn_is_from(c, from, now);
     memcpy(c->cookie, cookie, sizeof cookie);
     c->have_cookie = true;
     nc->stats.cookie_responses_in++;

@@ -13,11 +13,16 @@
  *   Established           alive packets both ways; none for 32 s: lost
  *
  * The state is derived, never stored apart from what it is derived from:
- * the DHT key we hold, and net_crypto's session state. */
+ * the DHT key we hold, and net_crypto's session state.
+ *
+ * With TCP relays (cfg.tcp) a friend whose DHT key we know is also a
+ * tw_tcp_conns peer: the relays it names go there, and net_crypto gets
+ * the peer's relay address beside any UDP one. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/crypto.h"
+#include "core/node_info.h"
 #include "toxwire/friend_conn.h"
 
 typedef struct fc_friend {
@@ -31,6 +36,9 @@ typedef struct fc_friend {
   tw_time_ms addr_at;
   tw_time_ms alive_sent, last_recv;
   tw_time_ms retry_at;    /* try the known address again */
+  bool tcp_known;         /* a tw_tcp_conns peer for dht_pk */
+  tw_addr tcp;            /* its relay address */
+  tw_time_ms relays_sent; /* our last share-relays packet */
 } fc_friend;
 
 struct tw_fconn {
@@ -88,6 +96,7 @@ static void update(tw_fconn *fc, uint32_t id, tw_time_ms now) {
   if (s == TW_FCONN_ESTABLISHED) {
     f->last_recv = now;
     f->alive_sent = 0; /* the first alive goes out at once */
+    f->relays_sent = 0; /* and our relays with it */
     tw_onion_friend_set_connected(fc->cfg.onion, &f->pk, true, now);
   } else if (old == TW_FCONN_ESTABLISHED) {
     tw_onion_friend_set_connected(fc->cfg.onion, &f->pk, false, now);
@@ -103,6 +112,74 @@ static void update(tw_fconn *fc, uint32_t id, tw_time_ms now) {
   emit(fc, id, &ev);
 }
 
+/* ---- TCP relays ---- */
+
+/* The friend's relay peer follows its DHT key. */
+static void tcp_follow_key(tw_fconn *fc, fc_friend *f, tw_time_ms now) {
+  if (fc->cfg.tcp == NULL) return;
+  if (f->tcp_known) {
+    tw_addr want;
+    memset(&want, 0, sizeof want);
+    want.family = TW_AF_TCP_PEER;
+    memcpy(want.ip, f->dht_pk.bytes, sizeof want.ip);
+    want.port = 1;
+    if (f->dht_known && tw_addr_equal(&want, &f->tcp)) return;
+    tw_tcp_conns_peer_remove(fc->cfg.tcp, &f->tcp, now);
+    f->tcp_known = false;
+  }
+  if (f->dht_known && tw_tcp_conns_peer_add(fc->cfg.tcp, &f->dht_pk, &f->tcp, now) == TW_OK)
+    f->tcp_known = true;
+}
+
+/* Relays the friend named: remembered for it, and net_crypto may use
+ * them. Returns how many were taken. */
+static int tcp_add_relays(tw_fconn *fc, fc_friend *f, const tw_node_info *nodes, size_t n,
+                          tw_time_ms now) {
+  int taken = 0;
+  if (!f->tcp_known) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (nodes[i].tcp && tw_tcp_conns_peer_add_relay(fc->cfg.tcp, &f->tcp, &nodes[i], now) == TW_OK)
+      taken++;
+  return taken;
+}
+
+/* Gives net_crypto the relay address once some relay can reach the friend. */
+static void tcp_offer(tw_fconn *fc, uint32_t id, fc_friend *f, tw_time_ms now) {
+  if (f->tcp_known && tw_tcp_conns_peer_relays(fc->cfg.tcp, &f->tcp) > 0)
+    tw_nc_conn_set_addr(fc->cfg.nc, id, &f->tcp, now);
+}
+
+/* [0x11][our connected relays, packed]: lets the friend reach us through
+ * them; they are tied to the friend here too (spec "Friend connection"). */
+static void share_relays(tw_fconn *fc, uint32_t id, fc_friend *f, tw_time_ms now) {
+  f->relays_sent = now;
+  if (fc->cfg.tcp == NULL || !f->tcp_known) return;
+  tw_node_info relays[TW_FCONN_SHARE_RELAYS_COUNT];
+  size_t n = tw_tcp_conns_connected(fc->cfg.tcp, relays, TW_FCONN_SHARE_RELAYS_COUNT);
+  if (n == 0) return;
+  uint8_t pkt[1 + TW_FCONN_SHARE_RELAYS_COUNT * TW_PACKED_NODE_SIZE_IP6];
+  tw_writer w = tw_writer_init(pkt, sizeof pkt);
+  tw_write_u8(&w, TW_FCONN_ID_SHARE_RELAYS);
+  for (size_t i = 0; i < n; i++) {
+    tw_tcp_conns_peer_add_relay(fc->cfg.tcp, &f->tcp, &relays[i], now);
+    tw_node_info_pack(&w, &relays[i]);
+  }
+  if (tw_writer_ok(&w)) tw_nc_send_lossless(fc->cfg.nc, id, pkt, w.pos, NULL, now);
+}
+
+static void handle_share_relays(tw_fconn *fc, fc_friend *f, const uint8_t *data, size_t len,
+                                tw_time_ms now) {
+  if (fc->cfg.tcp == NULL || !f->tcp_known) return;
+  tw_reader r = tw_reader_init(data + 1, len - 1);
+  tw_node_info nodes[TW_FCONN_SHARE_RELAYS_COUNT];
+  size_t n = 0;
+  while (tw_reader_left(&r) > 0 && n < TW_FCONN_SHARE_RELAYS_COUNT) {
+    if (tw_node_info_unpack(&r, &nodes[n]) != TW_OK) break;
+    n++;
+  }
+  tcp_add_relays(fc, f, nodes, n, now);
+}
+
 static void set_dht_key(tw_fconn *fc, uint32_t id, const tw_key *dht_pk, tw_time_ms now) {
   fc_friend *f = &fc->f[id];
   f->dht_at = now;
@@ -113,6 +190,7 @@ static void set_dht_key(tw_fconn *fc, uint32_t id, const tw_key *dht_pk, tw_time
   memset(&f->addr, 0, sizeof f->addr); /* the address went with the old key */
   tw_nc_conn_set_dht_key(fc->cfg.nc, id, dht_pk, now);
   tw_dht_search_add(fc->cfg.dht, dht_pk, now);
+  tcp_follow_key(fc, f, now);
   /* The DHT may know the node already. */
   tw_node_info found = {0};
   tw_node_info near[1];
@@ -132,14 +210,16 @@ static void try_address(tw_fconn *fc, uint32_t id, fc_friend *f, tw_time_ms now)
     f->addr = found.addr;
   }
   if (tw_addr_is_set(&f->addr)) tw_nc_conn_set_addr(fc->cfg.nc, id, &f->addr, now);
+  tcp_offer(fc, id, f, now);
   update(fc, id, now);
 }
 
-static void forget_dht_key(tw_fconn *fc, fc_friend *f) {
+static void forget_dht_key(tw_fconn *fc, fc_friend *f, tw_time_ms now) {
   if (!f->dht_known) return;
   tw_dht_search_remove(fc->cfg.dht, &f->dht_pk);
   f->dht_known = false;
   memset(&f->addr, 0, sizeof f->addr);
+  tcp_follow_key(fc, f, now);
 }
 
 int tw_fconn_add(tw_fconn *fc, const tw_key *pk, uint32_t *friend_id, tw_time_ms now) {
@@ -180,7 +260,7 @@ int tw_fconn_add(tw_fconn *fc, const tw_key *pk, uint32_t *friend_id, tw_time_ms
 int tw_fconn_remove(tw_fconn *fc, uint32_t id, tw_time_ms now) {
   fc_friend *f = get(fc, id);
   if (f == NULL) return TW_E_NOTFOUND;
-  forget_dht_key(fc, f);
+  forget_dht_key(fc, f, now);
   tw_onion_friend_remove(fc->cfg.onion, &f->pk);
   f->used = false; /* before the kill: no events for a removed friend */
   tw_nc_conn_remove(fc->cfg.nc, id, now);
@@ -211,6 +291,8 @@ void tw_fconn_handle_onion_event(tw_fconn *fc, const tw_onion_event *ev) {
   uint32_t id;
   if (tw_fconn_find(fc, &ev->peer, &id) != TW_OK) return;
   set_dht_key(fc, id, &ev->dht_pk, ev->time);
+  if (fc->cfg.tcp != NULL && tcp_add_relays(fc, &fc->f[id], ev->nodes, ev->node_count, ev->time) > 0)
+    tcp_offer(fc, id, &fc->f[id], ev->time);
   update(fc, id, ev->time);
 }
 
@@ -241,6 +323,7 @@ void tw_fconn_handle_nc_event(tw_fconn *fc, const tw_nc_event *ev) {
         f->dht_known = true;
         f->dht_at = ev->time;
         tw_dht_search_add(fc->cfg.dht, &k, ev->time);
+        tcp_follow_key(fc, f, ev->time);
       }
     }
     if (ev->state == TW_NC_IDLE && ev->old_state != TW_NC_ESTABLISHED &&
@@ -258,10 +341,12 @@ void tw_fconn_handle_nc_event(tw_fconn *fc, const tw_nc_event *ev) {
     f->dht_known = true;
     f->dht_at = ev->time;
     tw_dht_search_add(fc->cfg.dht, &ev->dht_pk, ev->time);
+    tcp_follow_key(fc, f, ev->time);
     update(fc, id, ev->time);
     break;
   }
   case TW_NC_EV_ADDR:
+    if (tw_addr_is_tcp_peer(&ev->addr)) break; /* the relay address is tcp_follow_key's */
     f->addr = ev->addr;
     f->addr_at = ev->time;
     break;
@@ -270,7 +355,10 @@ void tw_fconn_handle_nc_event(tw_fconn *fc, const tw_nc_event *ev) {
     f->last_recv = ev->time;
     uint8_t kind = ev->data[0];
     if (kind == TW_FCONN_ID_ALIVE) break;
-    if (kind == TW_FCONN_ID_SHARE_RELAYS) break; /* no TCP relays yet: nothing to do */
+    if (kind == TW_FCONN_ID_SHARE_RELAYS) {
+      handle_share_relays(fc, f, ev->data, ev->len, ev->time);
+      break;
+    }
     tw_fconn_event out = {.kind = ev->kind == TW_NC_EV_LOSSY ? TW_FCONN_EV_LOSSY
                                                              : TW_FCONN_EV_LOSSLESS,
                           .time = ev->time, .state = f->state, .data = ev->data,
@@ -291,6 +379,8 @@ static tw_time_ms friend_deadline(const fc_friend *f) {
   tw_time_ms d = f->retry_at;
   if (f->state == TW_FCONN_ESTABLISHED) {
     tw_time_ms a = f->alive_sent + TW_FCONN_ALIVE_INTERVAL_MS;
+    tw_time_ms r = f->relays_sent + TW_FCONN_SHARE_RELAYS_MS;
+    if (r < a) a = r;
     tw_time_ms t = f->last_recv + TW_FCONN_ALIVE_TIMEOUT_MS;
     if (a < d) d = a;
     if (t < d) d = t;
@@ -321,6 +411,8 @@ void tw_fconn_on_timer(tw_fconn *fc, tw_time_ms now) {
         tw_nc_conn_kill(fc->cfg.nc, id, now); /* the state event follows */
         continue;
       }
+      if (f->relays_sent == 0 || now - f->relays_sent >= TW_FCONN_SHARE_RELAYS_MS)
+        share_relays(fc, id, f, now);
       if (now - f->alive_sent >= TW_FCONN_ALIVE_INTERVAL_MS) {
         static const uint8_t alive[1] = {TW_FCONN_ID_ALIVE};
         /* A full window is traffic enough: no need to queue an alive. */
@@ -329,7 +421,7 @@ void tw_fconn_on_timer(tw_fconn *fc, tw_time_ms now) {
       }
     } else if (f->dht_known && now - f->dht_at >= TW_FCONN_DHT_KEY_FRESH_MS &&
                f->state == TW_FCONN_ACQUIRING_IP_ADDRESS) {
-      forget_dht_key(fc, f);
+      forget_dht_key(fc, f, now);
       update(fc, id, now);
     }
   }
@@ -363,6 +455,11 @@ bool tw_fconn_delivered(const tw_fconn *fc, uint32_t id, uint32_t number) {
 
 uint32_t tw_fconn_send_space(const tw_fconn *fc, uint32_t id) {
   return get(fc, id) != NULL ? tw_nc_conn_send_space(fc->cfg.nc, id) : 0;
+}
+
+bool tw_fconn_via_tcp(const tw_fconn *fc, uint32_t id, tw_time_ms now) {
+  const fc_friend *f = get(fc, id);
+  return f != NULL && f->state == TW_FCONN_ESTABLISHED && !tw_nc_conn_is_direct(fc->cfg.nc, id, now);
 }
 
 const char *tw_fconn_state_name(tw_fconn_state s) {

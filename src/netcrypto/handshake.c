@@ -30,7 +30,7 @@ void tw_nc_send_handshake(tw_nc *nc, nc_conn *c, tw_time_ms now) {
     if (!c->have_cookie) return;
     build_handshake(nc, c, now);
   }
-  nc->cfg.send(nc->cfg.send_ctx, &c->addr, c->handshake, TW_NC_HANDSHAKE_SIZE);
+  tw_nc_transmit(nc, c, c->handshake, TW_NC_HANDSHAKE_SIZE, true, now);
   nc->stats.handshakes_out++;
   c->tries++;
   c->next_try = now + TW_NC_HANDSHAKE_INTERVAL_MS;
@@ -40,8 +40,10 @@ void tw_nc_send_handshake(tw_nc *nc, nc_conn *c, tw_time_ms now) {
 }
 
 static void learn_addr(tw_nc *nc, nc_conn *c, const tw_addr *from, tw_time_ms now) {
-  if (tw_addr_equal(&c->addr, from)) return;
-  c->addr = *from;
+  tw_addr *slot = tw_addr_is_tcp_peer(from) ? &c->tcp : &c->addr;
+  tw_nc_conn_is_from(c, from, now);
+  if (tw_addr_equal(slot, from)) return;
+  *slot = *from;
   tw_nc_event ev = {.kind = TW_NC_EV_ADDR, .time = now, .addr = *from};
   tw_nc_emit(nc, c, &ev);
 }

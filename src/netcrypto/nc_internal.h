@@ -17,6 +17,11 @@
 #define TW_NC_MAX_RTO_MS 2000
 #define TW_NC_REQUEST_INTERVAL_MS 1000 /* a packet request at least this often while data is held */
 #define TW_NC_INITIAL_RING 64     /* slots; rings grow by doubling */
+/* A UDP address is "direct" while packets arrived from it this recently;
+ * otherwise a session with a TCP route sends there and tries UDP once a
+ * second, so a direct path that opens is found. */
+#define TW_NC_UDP_DIRECT_MS 8000
+#define TW_NC_UDP_PROBE_MS 1000
 
 /* One lossless packet held for sending or for in-order delivery. */
 typedef struct nc_slot {
@@ -43,7 +48,9 @@ typedef struct nc_conn {
   uint32_t gen; /* grows each time the session is reset */
   tw_key peer, peer_dht;
   bool peer_dht_known;
-  tw_addr addr;
+  tw_addr addr; /* UDP */
+  tw_addr tcp;  /* TW_AF_TCP_PEER, through relays (tw_tcp_conns) */
+  tw_time_ms udp_recv_at, udp_probe_at;
   uint8_t longterm_shared[TW_SHARED_KEY_SIZE];
   tw_nc_state state;
 
@@ -103,6 +110,14 @@ struct tw_nc {
 /* netcrypto.c */
 nc_conn *tw_nc_conn_get(tw_nc *nc, uint32_t id);
 void tw_nc_emit(tw_nc *nc, nc_conn *c, tw_nc_event *ev);
+/* Sends a packet of the session: by UDP while it is direct, else through
+ * the relays (with a UDP try now and then); setup packets (every_path)
+ * go both ways. */
+void tw_nc_transmit(tw_nc *nc, nc_conn *c, const uint8_t *pkt, size_t len, bool every_path,
+                    tw_time_ms now);
+/* The connection a packet from this address belongs to: its UDP or TCP
+ * address; notes when UDP last worked. */
+bool tw_nc_conn_is_from(nc_conn *c, const tw_addr *from, tw_time_ms now);
 void tw_nc_set_state(tw_nc *nc, nc_conn *c, tw_nc_state s, int reason, tw_time_ms now);
 uint8_t *tw_nc_buf_get(tw_nc *nc);
 void tw_nc_buf_put(tw_nc *nc, uint8_t *b);

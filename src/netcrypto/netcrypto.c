@@ -263,14 +263,53 @@ int tw_nc_conn_set_dht_key(tw_nc *nc, uint32_t id, const tw_key *dht_pk, tw_time
   return TW_OK;
 }
 
+bool tw_nc_conn_is_from(nc_conn *c, const tw_addr *from, tw_time_ms now) {
+  if (tw_addr_is_set(&c->addr) && tw_addr_equal(&c->addr, from)) {
+    c->udp_recv_at = now;
+    return true;
+  }
+  return tw_addr_is_tcp_peer(&c->tcp) && tw_addr_equal(&c->tcp, from);
+}
+
+void tw_nc_transmit(tw_nc *nc, nc_conn *c, const uint8_t *pkt, size_t len, bool every_path,
+                    tw_time_ms now) {
+  bool udp = tw_addr_is_set(&c->addr), tcp = tw_addr_is_tcp_peer(&c->tcp);
+  bool direct = udp && c->udp_recv_at != 0 && now - c->udp_recv_at < TW_NC_UDP_DIRECT_MS;
+  if (!tcp || direct) {
+    if (udp) nc->cfg.send(nc->cfg.send_ctx, &c->addr, pkt, len);
+    return;
+  }
+  nc->cfg.send(nc->cfg.send_ctx, &c->tcp, pkt, len);
+  if (udp && (every_path || c->udp_probe_at == 0 || now - c->udp_probe_at >= TW_NC_UDP_PROBE_MS)) {
+    c->udp_probe_at = now;
+    nc->cfg.send(nc->cfg.send_ctx, &c->addr, pkt, len);
+  }
+}
+
+bool tw_nc_conn_is_direct(const tw_nc *nc, uint32_t id, tw_time_ms now) {
+  if (id >= nc->conn_cap || !nc->conns[id].used) return false;
+  const nc_conn *c = &nc->conns[id];
+  return tw_addr_is_set(&c->addr) && c->udp_recv_at != 0 && now - c->udp_recv_at < TW_NC_UDP_DIRECT_MS;
+}
+
+/* A UDP address, or a TW_AF_TCP_PEER one from tw_tcp_conns: the session
+ * may use both, and prefers UDP while it works. */
 int tw_nc_conn_set_addr(tw_nc *nc, uint32_t id, const tw_addr *addr, tw_time_ms now) {
   nc_conn *c = tw_nc_conn_get(nc, id);
   if (c == NULL) return TW_E_NOTFOUND;
-  if (!tw_addr_is_set(addr)) return TW_E_ADDR;
+  bool tcp = tw_addr_is_tcp_peer(addr);
+  if (!tw_addr_is_set(addr) && !tcp) return TW_E_ADDR;
   if (!c->peer_dht_known) return TW_E_INVAL;
-  if (c->state == TW_NC_ESTABLISHED || c->state == TW_NC_NOT_CONFIRMED) return TW_OK;
-  if (c->state != TW_NC_IDLE && tw_addr_equal(&c->addr, addr)) return TW_OK;
-  c->addr = *addr;
+  bool live = c->state == TW_NC_ESTABLISHED || c->state == TW_NC_NOT_CONFIRMED;
+  /* A live session keeps a UDP address that works (or its only one). */
+  if (live && !tcp && (!tw_addr_is_tcp_peer(&c->tcp) || tw_nc_conn_is_direct(nc, id, now)))
+    return TW_OK;
+  tw_addr *slot = tcp ? &c->tcp : &c->addr;
+  bool same = tw_addr_equal(slot, addr);
+  *slot = *addr;
+  if (!same && !tcp) c->udp_recv_at = 0;
+  if (live) return TW_OK;
+  if (c->state != TW_NC_IDLE && same) return TW_OK;
   if (c->state == TW_NC_IDLE) {
     c->tries = 0;
     tw_nc_set_state(nc, c, TW_NC_COOKIE_REQUESTING, TW_OK, now);

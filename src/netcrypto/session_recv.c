@@ -12,15 +12,20 @@ static bool in_session(const nc_conn *c) {
          (c->state == TW_NC_ESTABLISHED || c->state == TW_NC_NOT_CONFIRMED);
 }
 
-/* Data packets carry no key: the source address names the session. */
+static bool has_addr(const nc_conn *c, const tw_addr *from) {
+  return tw_addr_equal(&c->addr, from) || tw_addr_equal(&c->tcp, from);
+}
+
+/* Data packets carry no key: the source address (UDP, or the relays' name
+ * for the peer) names the session. */
 static nc_conn *find_by_addr(tw_nc *nc, const tw_addr *from) {
   if (nc->last_hit < nc->conn_cap) {
     nc_conn *c = &nc->conns[nc->last_hit];
-    if (in_session(c) && tw_addr_equal(&c->addr, from)) return c;
+    if (in_session(c) && has_addr(c, from)) return c;
   }
   for (uint32_t i = 0; i < nc->conn_cap; i++) {
     nc_conn *c = &nc->conns[i];
-    if (in_session(c) && tw_addr_equal(&c->addr, from)) {
+    if (in_session(c) && has_addr(c, from)) {
       nc->last_hit = i;
       return c;
     }
@@ -107,6 +112,7 @@ int tw_nc_handle_data(tw_nc *nc, const tw_addr *from, const uint8_t *pkt, size_t
   if (e != TW_OK) return e;
   nc->stats.data_in++;
   c->stats.packets_received++;
+  tw_nc_conn_is_from(c, from, now);
   c->last_recv = now;
   uint32_t gen = c->gen;
   if (c->state == TW_NC_NOT_CONFIRMED) {

@@ -25,7 +25,7 @@ int tw_nc_send_data_packet(tw_nc *nc, nc_conn *c, uint32_t number, const uint8_t
   int n = tw_nc_data_seal(pkt, sizeof pkt, plain, (size_t)pl, c->send_nonce, c->session_shared);
   if (n < 0) return n;
   tw_nc_nonce_add(c->send_nonce, 1);
-  nc->cfg.send(nc->cfg.send_ctx, &c->addr, pkt, (size_t)n);
+  tw_nc_transmit(nc, c, pkt, (size_t)n, false, now);
   nc->stats.data_out++;
   c->stats.packets_sent++;
   /* Every data packet carries our buffer start: a pending plain
