@@ -41,6 +41,11 @@ static const char USAGE_NODE[] =
     "  --bootstrap HOST:PORT:KEY  join through this node (repeatable); without one,\n"
     "                          the nodes saved in the profile are used\n"
     "  --port N                UDP port; default: the first free in 33445-33545\n"
+    "  --udp on|off            off: no UDP socket at all; friends and the onion go\n"
+    "                          through the --tcp-relay relays (default on)\n"
+    "  --tcp-relay HOST:PORT:KEY  a TCP relay to keep connected (repeatable, at most\n"
+    "                          8; up to 3 are used at once); friends we cannot reach\n"
+    "                          by UDP are reached through relays, theirs or ours\n"
     "  --ipv4-only             an IPv4 socket only (default: dual-stack IPv6)\n"
     "  --name NAME             set our name at start\n"
     "  --accept-files DIR      accept every incoming file and write it to DIR\n"
@@ -75,6 +80,9 @@ static const char USAGE_NODE[] =
     "                              AwaitingHandshake, AwaitingSessionPacket,\n"
     "                              Established (seconds since start)\n"
     "  online FRIEND | offline FRIEND\n"
+    "  transport FRIEND udp|tcp    how an online friend's packets travel: direct\n"
+    "                              UDP, or through TCP relays (given when it comes\n"
+    "                              online and when it changes)\n"
     "  name FRIEND TEXT | status FRIEND TEXT | userstatus FRIEND S | typing FRIEND on|off\n"
     "  message FRIEND normal|action TEXT\n"
     "  sent FRIEND MSGID | receipt FRIEND MSGID\n"
@@ -125,6 +133,8 @@ typedef struct node_cli {
   xfer x[MAX_FILES];
   pending_accept accepts[MAX_FILES];
   size_t naccepts;
+  tw_io_streams *streams; /* with --tcp-relay */
+  uint8_t via_tcp[TW_MSGR_MAX_FRIENDS]; /* 0: not online, 1: udp, 2: tcp */
 } node_cli;
 
 static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -302,12 +312,36 @@ static void safe_name(const uint8_t *d, size_t n, char *out_name, size_t cap) {
 
 /* ---- events ---- */
 
+/* "transport FRIEND udp|tcp" when an online friend's path changes. */
+static void note_transport(node_cli *c, uint32_t fn, uint32_t conn, tw_time_ms now) {
+  if (fn >= TW_MSGR_MAX_FRIENDS) return;
+  tw_fconn *fc = tw_node_fconn(c->node);
+  uint8_t v = 0;
+  if (tw_fconn_get_state(fc, conn) == TW_FCONN_ESTABLISHED) v = tw_fconn_via_tcp(fc, conn, now) ? 2 : 1;
+  if (v == c->via_tcp[fn]) return;
+  c->via_tcp[fn] = v;
+  if (v) out("transport %u %s", fn, v == 2 ? "tcp" : "udp");
+}
+
+static void check_transports(node_cli *c, tw_time_ms now) {
+  tw_fconn *fc = tw_node_fconn(c->node);
+  uint32_t nums[TW_MSGR_MAX_FRIENDS];
+  size_t n = tw_msgr_friend_list(c->m, nums, TW_MSGR_MAX_FRIENDS);
+  for (size_t i = 0; i < n; i++) {
+    tw_msgr_friend_info fi;
+    uint32_t conn;
+    if (tw_msgr_friend_get_info(c->m, nums[i], &fi) == TW_OK && tw_fconn_find(fc, &fi.pk, &conn) == TW_OK)
+      note_transport(c, nums[i], conn, now);
+  }
+}
+
 static void on_fconn(void *ctx, const tw_fconn_event *ev) {
   node_cli *c = ctx;
   if (ev->kind != TW_FCONN_EV_STATE || ev->state == ev->old_state || c->m == NULL) return;
   uint32_t fn;
   if (tw_msgr_friend_by_pk(c->m, ev->peer, &fn) != TW_OK) return;
   out("state %u %s %.3f", fn, tw_fconn_state_name(ev->state), (double)(ev->time - c->start) / 1000);
+  if (c->node != NULL) note_transport(c, fn, ev->friend_id, ev->time);
 }
 
 static void on_msgr(void *ctx, const tw_msgr_event *ev) {
@@ -724,12 +758,14 @@ static int h_packet(void *ctx, const tw_addr *from, const uint8_t *pkt, size_t l
   node_cli *c = ctx;
   int e = tw_node_handle_packet(c->node, from, pkt, len, now);
   if (c->naccepts > 0) after_events(c, now);
+  if (c->streams != NULL && len > 0 && tw_nc_handles_kind(pkt[0])) check_transports(c, now);
   return e;
 }
 static void h_timer(void *ctx, tw_time_ms now) {
   node_cli *c = ctx;
   tw_node_on_timer(c->node, now);
   after_events(c, now);
+  if (c->streams != NULL) check_transports(c, now);
 }
 static tw_time_ms h_deadline(void *ctx) { return tw_node_next_deadline(((node_cli *)ctx)->node); }
 
@@ -771,15 +807,18 @@ int tw_cmd_node(int argc, char **argv) {
   long port = 0;
   bool ipv6 = true;
   tw_log_level level = TW_LOG_WARN;
-  static tw_node_info boot[TW_DHT_MAX_BOOTSTRAP_NODES];
-  size_t nboot = 0;
-  enum { O_PROFILE = 256, O_IMPORT, O_BOOT, O_PORT, O_V4, O_NAME, O_FILES, O_HASH, O_STAY, O_LEVEL, O_HELP };
+  static tw_node_info boot[TW_DHT_MAX_BOOTSTRAP_NODES], relays[8];
+  size_t nboot = 0, nrelays = 0;
+  bool udp = true;
+  enum { O_PROFILE = 256, O_IMPORT, O_BOOT, O_PORT, O_V4, O_NAME, O_FILES, O_HASH, O_STAY, O_LEVEL, O_HELP,
+         O_UDP, O_RELAY };
   static const struct option opts[] = {
       {"profile", required_argument, 0, O_PROFILE}, {"import", required_argument, 0, O_IMPORT},
       {"bootstrap", required_argument, 0, O_BOOT},  {"port", required_argument, 0, O_PORT},
       {"ipv4-only", no_argument, 0, O_V4},          {"name", required_argument, 0, O_NAME},
       {"accept-files", required_argument, 0, O_FILES}, {"hash-files", no_argument, 0, O_HASH},
       {"stay", no_argument, 0, O_STAY},
+      {"udp", required_argument, 0, O_UDP},         {"tcp-relay", required_argument, 0, O_RELAY},
       {"log-level", required_argument, 0, O_LEVEL}, {"help", no_argument, 0, O_HELP},
       {0, 0, 0, 0}};
   int ch;
@@ -795,6 +834,16 @@ int tw_cmd_node(int argc, char **argv) {
       if (tw_cli_parse_port("node", optarg, &port)) return 2;
       break;
     case O_V4: ipv6 = false; break;
+    case O_UDP:
+      if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+        fprintf(stderr, "toxwire node: --udp '%s': use on or off\n", optarg);
+        return 2;
+      }
+      udp = strcmp(optarg, "on") == 0;
+      break;
+    case O_RELAY:
+      if (tw_cli_add_node("node", "--tcp-relay", optarg, relays, &nrelays, 8)) return 2;
+      break;
     case O_NAME:
       if (strlen(optarg) > TW_MSGR_MAX_NAME_LENGTH) {
         fprintf(stderr, "toxwire node: --name: at most %d bytes\n", TW_MSGR_MAX_NAME_LENGTH);
@@ -827,6 +876,14 @@ int tw_cmd_node(int argc, char **argv) {
     fprintf(stderr, "toxwire node: --profile is required\n%s", USAGE_NODE);
     return 2;
   }
+  if (!udp && nrelays == 0) {
+    fprintf(stderr, "toxwire node: --udp off needs at least one --tcp-relay HOST:PORT:KEY\n");
+    return 2;
+  }
+  if (!udp && port != 0) {
+    fprintf(stderr, "toxwire node: --port is the UDP port; it means nothing with --udp off\n");
+    return 2;
+  }
   tw_logger lg = tw_stderr_logger(level);
   c->io = tw_io_new(lg);
   if (c->io == NULL) return 1;
@@ -840,8 +897,8 @@ int tw_cmd_node(int argc, char **argv) {
     c->profile.name_len = (uint16_t)strlen(name);
   }
   tw_io_udp_config ucfg = {NULL, (uint16_t)port, ipv6, true};
-  uint16_t bound;
-  rc = tw_io_bind_udp(c->io, &ucfg, &bound);
+  uint16_t bound = 0;
+  rc = udp ? tw_io_bind_udp(c->io, &ucfg, &bound) : TW_OK;
   if (rc != TW_OK) {
     fprintf(stderr, "toxwire node: cannot open the UDP socket: %s\n", tw_strerror(rc));
     tw_io_free(c->io);
@@ -853,7 +910,17 @@ int tw_cmd_node(int argc, char **argv) {
                         .on_fconn_event = on_fconn, .fconn_ctx = c};
   cfg.dht.send = tw_io_send_cb;
   cfg.dht.send_ctx = c->io;
-  cfg.dht.lan_discovery = true;
+  cfg.dht.lan_discovery = udp;
+  if (nrelays > 0) {
+    c->streams = tw_io_streams_new(c->io);
+    if (c->streams == NULL) {
+      fprintf(stderr, "toxwire node: cannot set up TCP connections\n");
+      tw_io_free(c->io);
+      return 1;
+    }
+    cfg.tcp_client = true;
+    tw_io_streams_bind(c->streams, &cfg.tcp);
+  }
   tw_keypair_generate(&cfg.dht.keys, &env);
   cfg.msgr.nospam = c->profile.nospam;
   cfg.msgr.name = c->profile.name;
@@ -873,6 +940,15 @@ int tw_cmd_node(int argc, char **argv) {
     return 1;
   }
   c->m = tw_node_msgr(c->node);
+  if (c->streams != NULL) {
+    tw_io_streams_attach(c->streams, tw_node_tcp(c->node));
+    for (size_t i = 0; i < nrelays; i++) {
+      char a[TW_ADDR_STRLEN];
+      int e = tw_tcp_conns_add_relay(tw_node_tcp(c->node), &relays[i], c->start);
+      if (e != TW_OK)
+        fprintf(stderr, "toxwire node: --tcp-relay %s: %s\n", tw_addr_format(&relays[i].addr, a), tw_strerror(e));
+    }
+  }
   /* Friends from the profile: confirmed ones connect, pending ones get
    * their request again. */
   for (size_t i = 0; i < c->profile.friend_count; i++) {
@@ -888,9 +964,18 @@ int tw_cmd_node(int argc, char **argv) {
     }
   }
   tw_dht *dht = tw_node_dht(c->node);
-  for (size_t i = 0; i < nboot; i++) tw_dht_bootstrap(dht, &boot[i], c->start);
+  /* Bootstrap nodes are also onion path nodes: without UDP, paths start
+   * at a relay and go on through them. */
+  tw_onion *onion = tw_node_onion(c->node);
+  for (size_t i = 0; i < nboot; i++) {
+    tw_dht_bootstrap(dht, &boot[i], c->start);
+    tw_onion_add_path_node(onion, &boot[i], c->start);
+  }
   if (nboot == 0)
-    for (size_t i = 0; i < c->profile.node_count; i++) tw_dht_bootstrap(dht, &c->profile.nodes[i], c->start);
+    for (size_t i = 0; i < c->profile.node_count; i++) {
+      tw_dht_bootstrap(dht, &c->profile.nodes[i], c->start);
+      tw_onion_add_path_node(onion, &c->profile.nodes[i], c->start);
+    }
   if (profile_save(c) != TW_OK) {
     tw_node_free(c->node);
     tw_profile_clear(&c->profile);
@@ -906,10 +991,13 @@ int tw_cmd_node(int argc, char **argv) {
   tw_io_watch_fd(c->io, STDIN_FILENO, on_stdin, c);
   tw_io_run(c->io);
   profile_save(c);
-  tw_node_kill_sessions(c->node, tw_io_now(c->io)); /* sent as the io is freed */
+  tw_time_ms end = tw_io_now(c->io);
+  tw_node_kill_sessions(c->node, end); /* sent as the io is freed */
+  if (tw_node_tcp(c->node) != NULL) tw_tcp_conns_flush(tw_node_tcp(c->node), end);
   for (int i = 0; i < MAX_FILES; i++)
     if (c->x[i].used) xfer_end(&c->x[i]);
   tw_node_free(c->node);
+  tw_io_streams_free(c->streams);
   tw_profile_clear(&c->profile);
   tw_io_free(c->io);
   return 0;

@@ -10,6 +10,7 @@
 #include "messenger.h"
 #include "netcrypto.h"
 #include "onion.h"
+#include "tcp_conns.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,6 +40,12 @@ typedef struct tw_node_config {
   tw_fconn_event_fn *on_fconn_event; /* optional: each friend's progress */
   void *fconn_ctx;
   tw_msgr_config msgr;
+  /* TCP relays as a client (needs onion_client): when tcp_client is set,
+   * tcp.open/close/write/want_write/io_ctx are the driver's
+   * (tw_io_streams_bind) and the node fills in the rest. Add relays with
+   * tw_tcp_conns_add_relay(tw_node_tcp(n), ...). */
+  bool tcp_client;
+  tw_tcp_conns_config tcp;
 } tw_node_config;
 
 tw_node *tw_node_new(const tw_node_config *cfg, const tw_env *env, tw_time_ms now);
@@ -49,6 +56,7 @@ tw_onion *tw_node_onion(tw_node *n);
 tw_nc *tw_node_nc(tw_node *n);       /* NULL without cfg.friends */
 tw_fconn *tw_node_fconn(tw_node *n); /* NULL without cfg.friends */
 tw_msgr *tw_node_msgr(tw_node *n);   /* NULL without cfg.friends */
+tw_tcp_conns *tw_node_tcp(tw_node *n); /* NULL without cfg.tcp_client */
 /* Sends a kill packet on every live session (before shutting down), so
  * friends see us go offline at once rather than after their timeout. */
 void tw_node_kill_sessions(tw_node *n, tw_time_ms now);
