@@ -47,6 +47,7 @@ static const char USAGE_NODE[] =
     "                          8; up to 3 are used at once); friends we cannot reach\n"
     "                          by UDP are reached through relays, theirs or ours\n"
     "  --ipv4-only             an IPv4 socket only (default: dual-stack IPv6)\n"
+    "  --bind IP               bind the UDP socket to this address (default: all)\n"
     "  --name NAME             set our name at start\n"
     "  --accept-files DIR      accept every incoming file and write it to DIR\n"
     "  --hash-files            give the SHA-256 of each received file in file_done\n"
@@ -67,7 +68,8 @@ static const char USAGE_NODE[] =
     "  lossy FRIEND HEX            custom lossy packet (first byte 192..254)\n"
     "  sendfile FRIEND PATH        offer a file;  sendavatar FRIEND PATH: an avatar\n"
     "  file FRIEND in|out N accept|pause|resume|cancel   control a transfer\n"
-    "  stats                       per-friend session counters (stats lines)\n"
+    "  stats                       per-friend session counters, and with relays the\n"
+    "                              TCP counters (stats lines)\n"
     "  save                        write the profile now\n"
     "  quit                        save and exit\n"
     "\n"
@@ -532,6 +534,16 @@ static void print_stats(node_cli *c) {
       (unsigned long long)ms.lossless_in, (unsigned long long)ms.lossless_out,
       (unsigned long long)ms.dropped_total, (unsigned long long)ns.data_in,
       (unsigned long long)ns.data_out, (unsigned long long)ns.dropped_total);
+  if (tw_node_tcp(c->node) != NULL) {
+    tw_tcp_conns_stats ts;
+    tw_tcp_conns_get_stats(tw_node_tcp(c->node), &ts);
+    out("stats tcp relays_connected %u peers_online %u data_out %llu data_in %llu oob_out %llu "
+        "oob_in %llu onion_out %llu onion_in %llu dropped_noroute %llu dropped_full %llu",
+        ts.relays_connected, ts.peers_online, (unsigned long long)ts.data_out,
+        (unsigned long long)ts.data_in, (unsigned long long)ts.oob_out, (unsigned long long)ts.oob_in,
+        (unsigned long long)ts.onion_out, (unsigned long long)ts.onion_in,
+        (unsigned long long)ts.dropped_noroute, (unsigned long long)ts.dropped_full);
+  }
   for (int e = 1; e < TW_ERROR_COUNT; e++) {
     if (ms.dropped[e]) out("stats messenger dropped %s %llu", tw_strerror(-e), (unsigned long long)ms.dropped[e]);
     if (ns.dropped[e]) out("stats net_crypto dropped %s %llu", tw_strerror(-e), (unsigned long long)ns.dropped[e]);
@@ -810,8 +822,9 @@ int tw_cmd_node(int argc, char **argv) {
   static tw_node_info boot[TW_DHT_MAX_BOOTSTRAP_NODES], relays[8];
   size_t nboot = 0, nrelays = 0;
   bool udp = true;
+  const char *bind_ip = NULL;
   enum { O_PROFILE = 256, O_IMPORT, O_BOOT, O_PORT, O_V4, O_NAME, O_FILES, O_HASH, O_STAY, O_LEVEL, O_HELP,
-         O_UDP, O_RELAY };
+         O_UDP, O_RELAY, O_BIND };
   static const struct option opts[] = {
       {"profile", required_argument, 0, O_PROFILE}, {"import", required_argument, 0, O_IMPORT},
       {"bootstrap", required_argument, 0, O_BOOT},  {"port", required_argument, 0, O_PORT},
@@ -819,6 +832,7 @@ int tw_cmd_node(int argc, char **argv) {
       {"accept-files", required_argument, 0, O_FILES}, {"hash-files", no_argument, 0, O_HASH},
       {"stay", no_argument, 0, O_STAY},
       {"udp", required_argument, 0, O_UDP},         {"tcp-relay", required_argument, 0, O_RELAY},
+      {"bind", required_argument, 0, O_BIND},
       {"log-level", required_argument, 0, O_LEVEL}, {"help", no_argument, 0, O_HELP},
       {0, 0, 0, 0}};
   int ch;
@@ -834,6 +848,7 @@ int tw_cmd_node(int argc, char **argv) {
       if (tw_cli_parse_port("node", optarg, &port)) return 2;
       break;
     case O_V4: ipv6 = false; break;
+    case O_BIND: bind_ip = optarg; break;
     case O_UDP:
       if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
         fprintf(stderr, "toxwire node: --udp '%s': use on or off\n", optarg);
@@ -896,11 +911,12 @@ int tw_cmd_node(int argc, char **argv) {
     memcpy(c->profile.name, name, strlen(name));
     c->profile.name_len = (uint16_t)strlen(name);
   }
-  tw_io_udp_config ucfg = {NULL, (uint16_t)port, ipv6, true};
+  tw_io_udp_config ucfg = {bind_ip, (uint16_t)port, ipv6, true};
   uint16_t bound = 0;
   rc = udp ? tw_io_bind_udp(c->io, &ucfg, &bound) : TW_OK;
   if (rc != TW_OK) {
-    fprintf(stderr, "toxwire node: cannot open the UDP socket: %s\n", tw_strerror(rc));
+    fprintf(stderr, "toxwire node: cannot open the UDP socket%s%s: %s\n", bind_ip ? " on " : "",
+            bind_ip ? bind_ip : "", tw_strerror(rc));
     tw_io_free(c->io);
     return 1;
   }

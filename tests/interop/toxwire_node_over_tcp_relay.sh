@@ -14,7 +14,13 @@
 #   3. w1 -> c2 (both TCP-only on the same relay): the request arrives, c2
 #      accepts, both report the connection;
 #   4. messages both ways with read receipts, with each friend;
-#   5. w1 quits: both see it go offline.
+#   5. w1 quits: both see it go offline;
+#   6. toxwire node w2 has UDP, but nothing can reach its address yet (an
+#      ip rule in the namespace prohibits 127.0.0.5): c-toxcore c3 (UDP)
+#      befriends it through the relay (both report TCP) and they exchange
+#      messages; the rule is lifted, and the same session moves to UDP (w2:
+#      transport 0 udp; c3: friend_connection 0 UDP) with no new handshake,
+#      and messages still pass.
 #
 # Usage (as root; re-execs itself under tests/interop/netns-run):
 #   TOXWIRE=path/to/toxwire TOXCORE_PEER=path/to/toxcore_peer \
@@ -102,4 +108,54 @@ check "w1 exits on quit" tw_wait w1
 tcheck "c1 sees w1 go offline" wait_new c1 "$m1" '^friend_connection 0 NONE$' 40
 tcheck "c2 sees w1 go offline" wait_new c2 "$m2" '^friend_connection 0 NONE$' 40
 check "w1's log has no error or sanitizer report" tw_log_clean w1
+
+# ---- 6. TCP first, then UDP when a direct path appears
+# Local routes are looked up after our rule, so the rule can shut one
+# loopback address off while sockets may still bind to it.
+ip rule add pref 100 lookup local && ip rule del pref 0 &&
+    ip rule add pref 10 to 127.0.0.5 prohibit || tw_die "cannot add the ip rule"
+tw_node_start w2 --profile "$TW_TMP/w2.profile" --bind 127.0.0.5 --ipv4-only --tcp-relay "$RELAY" \
+    --bootstrap "$(boot 1)" --bootstrap "$(boot 2)" --bootstrap "$(boot 3)" --bootstrap "$(boot 4)" \
+    --log-level info
+tw_peer_start c3 --bootstrap "$(boot 3)" --local-discovery off --ipv6 off --timeout 600
+W2=$(tw_toxid_pk "${TW_TOXID[w2]}")
+C3=$(tw_toxid_pk "${TW_TOXID[c3]}")
+m=$(tw_mark "$(tw_log w2)")
+tw_peer_send c3 "add ${TW_TOXID[w2]} hello unreachable"
+tcheck "w2 (UDP unreachable) receives c3's friend request" \
+    wait_new w2 "$m" "^friend_request $C3 hello unreachable\$" "$CONNECT"
+mc=$(tw_mark "$(tw_log c3)")
+tw_peer_send w2 "accept $C3"
+tcheck "w2 reports c3 online through the relay" wait_new w2 "$m" '^transport 0 tcp$' "$CONNECT"
+tcheck "c3 reports the friend connection over TCP" wait_new c3 "$mc" '^friend_connection 0 TCP$' 20
+mw=$(tw_mark "$(tw_log w2)")
+tw_peer_send c3 "msg 0 while on the relay"
+tcheck "w2 receives c3's message over the relay" wait_new w2 "$mw" '^message 0 normal while on the relay$' 20
+hs=$(grep -c 'AwaitingSessionPacket' "$(tw_log w2)")
+ip rule del pref 10 || tw_die "cannot remove the ip rule"
+tw_note "127.0.0.5 reachable from $(tw_elapsed) s"
+tcheck "w2's session with c3 moves to UDP (transport 0 udp)" wait_new w2 "$mw" '^transport 0 udp$' 90
+tcheck "c3 reports the friend connection over UDP" wait_new c3 "$mc" '^friend_connection 0 UDP$' 30
+check "  ...the same session: no new handshake on w2's side" \
+    test "$(grep -c 'AwaitingSessionPacket' "$(tw_log w2)")" -eq "$hs"
+check "  ...and w2 never went offline" bash -c "! tail -n +$((mw + 1)) '$(tw_log w2)' | grep -q '^offline 0$'"
+# tcp_data_out: data packets w2 has sent through relays so far.
+tcp_data_out() {
+    local m
+    m=$(tw_mark "$(tw_log w2)")
+    tw_peer_send w2 stats
+    wait_new w2 "$m" '^stats tcp ' 5 | sed -E 's/.* data_out ([0-9]+) .*/\1/'
+}
+before=$(tcp_data_out)
+mw=$(tw_mark "$(tw_log w2)"); mc=$(tw_mark "$(tw_log c3)")
+for i in $(seq 1 20); do tw_peer_send w2 "msg 0 now direct $i"; done
+tcheck "c3 receives w2's 20 messages" wait_new c3 "$mc" '^friend_message 0 normal now direct 20$' 20
+tcheck "w2 gets c3's read receipts" wait_new w2 "$mw" '^receipt 0 [0-9]+$' 20
+after=$(tcp_data_out)
+tw_note "w2's data packets through relays: $before before the 20 messages, $after after"
+check "  ...and they went by UDP: at most 2 data packets through the relay meanwhile" \
+    test "$((after - before))" -le 2
+tw_peer_send w2 quit
+check "w2 exits on quit" tw_wait w2
+check "w2's log has no error or sanitizer report" tw_log_clean w2
 tw_summary
