@@ -64,6 +64,9 @@ struct tw_tcp_conns {
   uint32_t np, cap;
   stranger s[TW_TCP_CONNS_STRANGERS];
   uint32_t s_next;
+  /* Inside a tw_tcp_client call: a client must not be freed under itself,
+   * so closes wait for reap(). */
+  int busy;
   tw_tcp_conns_stats stats;
 };
 
@@ -158,7 +161,6 @@ static relay *relay_get(tw_tcp_conns *tc, const tw_node_info *info) {
   r->state = R_IDLE;
   r->info = *info;
   r->info.tcp = true;
-  tc->stats.relays_known++;
   return r;
 }
 
@@ -220,7 +222,16 @@ static void relay_down(tw_tcp_conns *tc, relay *r, tw_time_ms now, bool tell_dri
 }
 
 static void reap(tw_tcp_conns *tc, relay *r, tw_time_ms now) {
-  if (r->closing) relay_down(tc, r, now, true);
+  if (!r->closing || tc->busy) return;
+  relay_down(tc, r, now, true);
+  if (!r->own && !relay_used_by_peers(tc, (uint8_t)(r - tc->r))) {
+    r->failures = 0; /* closed because nobody needs it, not because it failed */
+    r->retry_at = 0;
+  }
+}
+
+static void reap_all(tw_tcp_conns *tc, tw_time_ms now) {
+  for (int i = 0; i < TW_TCP_CONNS_MAX_RELAYS; i++) reap(tc, &tc->r[i], now);
 }
 
 /* How many of the peer's relays are connected (or on their way). */
@@ -480,13 +491,13 @@ int tw_tcp_conns_peer_remove(tw_tcp_conns *tc, const tw_addr *addr, tw_time_ms n
   }
   p->used = false;
   tc->stats.peers--;
-  /* Relays only this peer needed are closed. */
+  /* Relays only this peer needed are closed (by reap, once no client call
+   * is under way: this may run from inside one, through on_packet). */
   for (int i = 0; i < TW_TCP_CONNS_MAX_RELAYS; i++) {
     relay *r = &tc->r[i];
     if (r->state >= R_CONNECTING && !r->own && !relay_used_by_peers(tc, (uint8_t)i)) {
-      relay_down(tc, r, now, true);
-      r->failures = 0;
-      r->retry_at = 0;
+      r->closing = true;
+      reap(tc, r, now);
     }
   }
   return TW_OK;
@@ -600,24 +611,30 @@ void tw_tcp_conns_handle_connected(tw_tcp_conns *tc, uint32_t handle, tw_time_ms
   relay *r = relay_of_handle(tc, handle);
   if (r == NULL || r->state != R_CONNECTING) return;
   r->state = R_HANDSHAKING;
+  tc->busy++;
   tw_tcp_client_flush(r->cl, now); /* the handshake */
+  tc->busy--;
   if (r->want_write) tc->cfg.want_write(tc->cfg.io_ctx, handle, true);
-  reap(tc, r, now);
+  reap_all(tc, now);
 }
 
 void tw_tcp_conns_handle_bytes(tw_tcp_conns *tc, uint32_t handle, const uint8_t *bytes, size_t len,
                                tw_time_ms now) {
   relay *r = relay_of_handle(tc, handle);
   if (r == NULL || r->state < R_HANDSHAKING) return;
+  tc->busy++;
   tw_tcp_client_handle_bytes(r->cl, bytes, len, now);
-  reap(tc, r, now);
+  tc->busy--;
+  reap_all(tc, now);
 }
 
 void tw_tcp_conns_handle_writable(tw_tcp_conns *tc, uint32_t handle, tw_time_ms now) {
   relay *r = relay_of_handle(tc, handle);
   if (r == NULL || r->state < R_HANDSHAKING) return;
+  tc->busy++;
   tw_tcp_client_handle_writable(r->cl, now);
-  reap(tc, r, now);
+  tc->busy--;
+  reap_all(tc, now);
 }
 
 void tw_tcp_conns_handle_closed(tw_tcp_conns *tc, uint32_t handle, tw_time_ms now) {
@@ -628,21 +645,28 @@ void tw_tcp_conns_handle_closed(tw_tcp_conns *tc, uint32_t handle, tw_time_ms no
 }
 
 void tw_tcp_conns_flush(tw_tcp_conns *tc, tw_time_ms now) {
-  for (int i = 0; i < TW_TCP_CONNS_MAX_RELAYS; i++) {
-    relay *r = &tc->r[i];
-    if (r->state >= R_HANDSHAKING) tw_tcp_client_flush(r->cl, now);
-    reap(tc, r, now);
-  }
+  tc->busy++;
+  for (int i = 0; i < TW_TCP_CONNS_MAX_RELAYS; i++)
+    if (tc->r[i].state >= R_HANDSHAKING) tw_tcp_client_flush(tc->r[i].cl, now);
+  tc->busy--;
+  reap_all(tc, now);
 }
 
 void tw_tcp_conns_on_timer(tw_tcp_conns *tc, tw_time_ms now) {
+  tc->busy++;
   for (int i = 0; i < TW_TCP_CONNS_MAX_RELAYS; i++) {
     relay *r = &tc->r[i];
     if (r->state >= R_CONNECTING && now >= tw_tcp_client_next_deadline(r->cl))
       tw_tcp_client_on_timer(r->cl, now);
-    reap(tc, r, now);
   }
+  tc->busy--;
+  reap_all(tc, now);
   maintain(tc, now);
+  /* A retry that came due but found no room (our 3, the peer's 3, or the
+   * socket limit) waits for room, not for the clock: no deadline in the
+   * past. The backoff count stays. */
+  for (int i = 0; i < TW_TCP_CONNS_MAX_RELAYS; i++)
+    if (tc->r[i].state == R_IDLE && tc->r[i].retry_at <= now) tc->r[i].retry_at = 0;
 }
 
 tw_time_ms tw_tcp_conns_next_deadline(const tw_tcp_conns *tc) {
@@ -660,6 +684,7 @@ tw_time_ms tw_tcp_conns_next_deadline(const tw_tcp_conns *tc) {
 
 void tw_tcp_conns_get_stats(const tw_tcp_conns *tc, tw_tcp_conns_stats *out) {
   *out = tc->stats;
+  out->relays_known = (uint32_t)count_state(tc, R_IDLE);
   out->relays_connected = (uint32_t)count_state(tc, R_CONNECTED);
   out->peers_online = 0;
   for (uint32_t i = 0; i < tc->np; i++) {
