@@ -288,6 +288,46 @@ tw_peer_send nodeA quit
 check "node: exits 0 on quit" tw_wait nodeA
 check "  ...log has no sanitizer report" bash -c "! grep -qE 'Sanitizer|runtime error:' '$(tw_log nodeA)'"
 
+# ---- toxwire node: TCP relay options, and relays that are not there or lie
+K=$(printf 'AB%.0s' $(seq 32))
+expect_reject "node: --udp with a bad value" "--udp 'maybe': use on or off" \
+    "$TW" node --profile "$D/r.profile" --udp maybe
+expect_reject "node: --udp off without a relay" "--udp off needs at least one --tcp-relay" \
+    "$TW" node --profile "$D/r.profile" --udp off
+expect_reject "node: --tcp-relay with a bad key" "--tcp-relay '127.0.0.1:33445:XYZ'" \
+    "$TW" node --profile "$D/r.profile" --tcp-relay 127.0.0.1:33445:XYZ
+expect_reject "node: --udp off with a --port" "--port is the UDP port" \
+    "$TW" node --profile "$D/r.profile" --udp off --port 34020 --tcp-relay "127.0.0.1:34021:$K"
+# A relay port where nothing listens, and one that answers the handshake
+# with junk: the node gives up on each, retries later, and stays up.
+python3 - 34022 >"$D/junk_relay.log" 2>&1 <<'PY' &
+import os, socket, sys
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1]))); srv.listen(8)
+print("listening", flush=True)
+while True:
+    c, _ = srv.accept()
+    c.recv(4096)
+    c.sendall(os.urandom(96) + os.urandom(5000))
+    print("junk sent", flush=True)
+PY
+junk_pid=$!
+wait_for_line "$D/junk_relay.log" '^listening$' 5 >/dev/null
+tw_node_start nodeR --profile "$D/r.profile" --udp off --ipv4-only --log-level info \
+    --tcp-relay "127.0.0.1:34021:$K" --tcp-relay "127.0.0.1:34022:$(printf 'CD%.0s' $(seq 32))"
+check "node: a relay where nothing listens is given up and retried later" \
+    wait_for_line "$(tw_log nodeR)" 'relay 127.0.0.1:34021 unreachable; retry in 5 s' 10
+check "node: a relay that answers the handshake with junk is dropped" \
+    wait_for_line "$(tw_log nodeR)" 'relay 127.0.0.1:34022 unreachable; retry in 5 s' 10
+check "  ...and tried again after the backoff (5 s, then 10 s)" \
+    wait_for_line "$(tw_log nodeR)" 'relay 127.0.0.1:34022 unreachable; retry in 10 s' 15
+tw_peer_send nodeR id
+check "  ...the node is up and answers" wait_for_line "$(tw_log nodeR)" "^id [0-9A-F]{76}\$" 5
+tw_peer_send nodeR quit
+check "node: exits 0 on quit" tw_wait nodeR
+check "  ...log has no sanitizer report" bash -c "! grep -qE 'Sanitizer|runtime error:' '$(tw_log nodeR)'"
+kill "$junk_pid" 2>/dev/null; wait "$junk_pid" 2>/dev/null
+
 cp "$P" "$D/good.profile"
 head -c 100 "$D/good.profile" >"$D/truncated.profile"
 sum=$(sha256sum "$D/truncated.profile")
