@@ -74,6 +74,9 @@ size_t tw_tcp_conns_connected(const tw_tcp_conns *tc, tw_node_info *out, size_t 
  * TW_AF_TCP_PEER address net_crypto uses for it. Adding a key twice gives
  * the same address. */
 int tw_tcp_conns_peer_add(tw_tcp_conns *tc, const tw_key *dht_pk, tw_addr *addr, tw_time_ms now);
+/* The TW_AF_TCP_PEER address for a DHT key (what peer_add gives, and what
+ * on_packet says for OOB packets from that key). */
+tw_addr tw_tcp_conns_peer_addr(const tw_key *dht_pk);
 int tw_tcp_conns_peer_remove(tw_tcp_conns *tc, const tw_addr *addr, tw_time_ms now);
 /* A relay the peer says it uses (DHT public key packet, share relays):
  * remembered, connected if the peer has fewer than

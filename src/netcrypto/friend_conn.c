@@ -118,11 +118,7 @@ static void update(tw_fconn *fc, uint32_t id, tw_time_ms now) {
 static void tcp_follow_key(tw_fconn *fc, fc_friend *f, tw_time_ms now) {
   if (fc->cfg.tcp == NULL) return;
   if (f->tcp_known) {
-    tw_addr want;
-    memset(&want, 0, sizeof want);
-    want.family = TW_AF_TCP_PEER;
-    memcpy(want.ip, f->dht_pk.bytes, sizeof want.ip);
-    want.port = 1;
+    tw_addr want = tw_tcp_conns_peer_addr(&f->dht_pk);
     if (f->dht_known && tw_addr_equal(&want, &f->tcp)) return;
     tw_tcp_conns_peer_remove(fc->cfg.tcp, &f->tcp, now);
     f->tcp_known = false;

@@ -72,7 +72,7 @@ struct tw_tcp_conns {
 
 /* ---- addresses ---- */
 
-static tw_addr make_addr(const tw_key *pk) {
+tw_addr tw_tcp_conns_peer_addr(const tw_key *pk) {
   tw_addr a;
   memset(&a, 0, sizeof a);
   a.family = TW_AF_TCP_PEER;
@@ -381,7 +381,7 @@ static void cl_event(void *ctx, const tw_tcp_client_event *ev, tw_time_ms now) {
     if (l == NULL) break;
     tc->stats.data_in++;
     {
-      tw_addr from = make_addr(&p->pk);
+      tw_addr from = tw_tcp_conns_peer_addr(&p->pk);
       deliver(tc, &from, ev->data, ev->len, now);
     }
     break;
@@ -395,7 +395,7 @@ static void cl_event(void *ctx, const tw_tcp_client_event *ev, tw_time_ms now) {
     } else {
       note_stranger(tc, ri, &ev->pk, now);
     }
-    tw_addr from = make_addr(&ev->pk);
+    tw_addr from = tw_tcp_conns_peer_addr(&ev->pk);
     deliver(tc, &from, ev->data, ev->len, now);
     break;
   }
@@ -476,7 +476,7 @@ int tw_tcp_conns_peer_add(tw_tcp_conns *tc, const tw_key *dht_pk, tw_addr *addr,
     for (int k = 0; k < TW_TCP_CONNS_PEER_RELAYS; k++) p->link[k].relay = NO_RELAY;
     tc->stats.peers++;
   }
-  *addr = make_addr(dht_pk);
+  *addr = tw_tcp_conns_peer_addr(dht_pk);
   return TW_OK;
 }
 

@@ -29,6 +29,7 @@
 
 #include <cmocka.h>
 
+#include "bytebuf.h"
 #include "testutil.h"
 #include "toxwire/error.h"
 #include "toxwire/tcp_conns.h"
@@ -45,30 +46,6 @@
 #define MAX_CONNS 64
 #define MAX_RECS 32
 
-/* ---- byte buffers ---- */
-
-typedef struct bytebuf {
-  uint8_t *p;
-  size_t len, cap;
-} bytebuf;
-
-static void buf_append(bytebuf *b, const uint8_t *p, size_t n) {
-  if (n == 0) return;
-  if (b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n) cap *= 2;
-    b->p = realloc(b->p, cap);
-    assert_non_null(b->p);
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, p, n);
-  b->len += n;
-}
-
-static void buf_free(bytebuf *b) {
-  free(b->p);
-  memset(b, 0, sizeof *b);
-}
 
 /* Takes b's bytes (callbacks may append to b while they are handled). */
 static bytebuf buf_take(bytebuf *b) {
@@ -507,14 +484,12 @@ static void own_relay(harness *h, node *n, relay_srv *rs) {
   assert_true(c->accepted);
 }
 
-/* A peer address as types.h describes it: TW_AF_TCP_PEER, the first 16
- * bytes of the DHT key (the port is the module's business). */
+/* A peer address: the module's own function, checked against what
+ * types.h promises (TW_AF_TCP_PEER, the first 16 bytes of the DHT key). */
 static tw_addr peer_addr_of(const tw_key *pk) {
-  tw_addr a;
-  memset(&a, 0, sizeof a);
-  a.family = TW_AF_TCP_PEER;
-  memcpy(a.ip, pk->bytes, sizeof a.ip);
-  a.port = 1;
+  tw_addr a = tw_tcp_conns_peer_addr(pk);
+  assert_int_equal(a.family, TW_AF_TCP_PEER);
+  assert_memory_equal(a.ip, pk->bytes, sizeof a.ip);
   return a;
 }
 

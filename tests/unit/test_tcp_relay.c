@@ -24,6 +24,7 @@
 #include "core/crypto.h"
 #include "tcp_relay/tcp_stream.h"
 #include "tcp_relay/tcp_wire.h"
+#include "bytebuf.h"
 #include "testutil.h"
 #include "toxwire/error.h"
 #include "toxwire/tcp_relay.h"
@@ -40,30 +41,6 @@
 #define T0 ((tw_time_ms)1000000)
 #define MAX_SIDES 8
 
-/* ---- byte buffers ---- */
-
-typedef struct bytebuf {
-  uint8_t *p;
-  size_t len, cap;
-} bytebuf;
-
-static void buf_append(bytebuf *b, const uint8_t *p, size_t n) {
-  if (n == 0) return;
-  if (b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n) cap *= 2;
-    b->p = realloc(b->p, cap);
-    assert_non_null(b->p);
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, p, n);
-  b->len += n;
-}
-
-static void buf_free(bytebuf *b) {
-  free(b->p);
-  memset(b, 0, sizeof *b);
-}
 
 static void fill_pattern(uint8_t *p, size_t n, uint8_t seed) {
   for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(seed + i * 7 + (i >> 8));
