@@ -196,16 +196,16 @@ static int add_node(net *nt, tw_addr addr, uint64_t seed, int flags) {
   return add_node_n(nt, addr, seed, flags, 0);
 }
 
-/* A bare tw_onion relay with a TCP send callback. */
-static int add_tcp_relay(net *nt, tw_addr addr, uint64_t seed) {
-  ep *e = add_ep(nt, addr, seed);
-  tw_env env = test_env(&e->rng);
+/* A bare tw_dht for e, and an onion config on it that sends through e:
+ * the caller sets what kind of onion it is and creates it. */
+static tw_onion_config bare_onion_config(net *nt, ep *e, tw_env *env) {
+  *env = test_env(&e->rng);
   tw_dht_config dc;
   memset(&dc, 0, sizeof dc);
   dc.keys = e->kp;
   dc.send = on_send;
   dc.send_ctx = e;
-  e->dht = tw_dht_new(&dc, &env, nt->now);
+  e->dht = tw_dht_new(&dc, env, nt->now);
   assert_non_null(e->dht);
   tw_onion_config oc;
   memset(&oc, 0, sizeof oc);
@@ -213,6 +213,14 @@ static int add_tcp_relay(net *nt, tw_addr addr, uint64_t seed) {
   oc.dht_keys = e->kp;
   oc.send = on_send;
   oc.send_ctx = e;
+  return oc;
+}
+
+/* A bare tw_onion relay with a TCP send callback. */
+static int add_tcp_relay(net *nt, tw_addr addr, uint64_t seed) {
+  ep *e = add_ep(nt, addr, seed);
+  tw_env env;
+  tw_onion_config oc = bare_onion_config(nt, e, &env);
   oc.tcp_send = on_tcp_send;
   oc.tcp_ctx = e;
   oc.relay = true;
@@ -1956,20 +1964,8 @@ static int cb_tcp_onion_send(void *ctx, const tw_key *relay_pk, const uint8_t *d
 /* A client (bare tw_dht + tw_onion) whose only way out may be TCP relays. */
 static int add_tcp_client(net *nt, tw_addr addr, uint64_t seed) {
   ep *e = add_ep(nt, addr, seed);
-  tw_env env = test_env(&e->rng);
-  tw_dht_config dc;
-  memset(&dc, 0, sizeof dc);
-  dc.keys = e->kp;
-  dc.send = on_send;
-  dc.send_ctx = e;
-  e->dht = tw_dht_new(&dc, &env, nt->now);
-  assert_non_null(e->dht);
-  tw_onion_config oc;
-  memset(&oc, 0, sizeof oc);
-  oc.dht = e->dht;
-  oc.dht_keys = e->kp;
-  oc.send = on_send;
-  oc.send_ctx = e;
+  tw_env env;
+  tw_onion_config oc = bare_onion_config(nt, e, &env);
   oc.client = true;
   oc.self_keys = e->self;
   oc.on_event = on_event;
