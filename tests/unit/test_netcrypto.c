@@ -10,6 +10,11 @@
  * deadline a tw_nc asks for (no fixed tick). Randomness is testutil.h's
  * seeded generator, so every run is the same.
  *
+ * Besides UDP addresses, the network carries packets to TW_AF_TCP_PEER
+ * addresses (what tw_tcp_conns gives net_crypto for a peer behind TCP
+ * relays): such a packet reaches the peer with that DHT key, from the
+ * sender's relay address, as if a relay had carried it.
+ *
  * Lossless payloads are generated from (index, sender, receiver), so the
  * receiver checks each one as it arrives: in order, every byte intact,
  * none twice, none from the wrong peer.
@@ -36,6 +41,7 @@
 #include "testutil.h"
 #include "toxwire/error.h"
 #include "toxwire/netcrypto.h"
+#include "toxwire/tcp_conns.h"
 
 /* The spec's numbers, written out so a wrong library constant fails. */
 #define SPEC_COOKIE_REQUEST 145
@@ -149,6 +155,8 @@ typedef struct net {
   uint64_t fcount[MAX_PEERS];
   uint64_t undeliverable;
   int last_rc;
+  bool udp_down; /* every UDP datagram is lost (relays still carry theirs) */
+  uint64_t udp_sent, tcp_sent, udp_data_sent, tcp_data_sent;
 } net;
 
 static net *g_net;
@@ -202,8 +210,15 @@ static void held_push(net *nt, dgram *d) {
 }
 
 static int peer_at(net *nt, const tw_addr *a) {
-  for (int i = 0; i < nt->n; i++)
-    if (nt->p[i].nc != NULL && tw_addr_equal(&nt->p[i].addr, a)) return i;
+  for (int i = 0; i < nt->n; i++) {
+    if (nt->p[i].nc == NULL) continue;
+    if (tw_addr_is_tcp_peer(a)) {
+      tw_addr t = tw_tcp_conns_peer_addr(&nt->p[i].dht.pk);
+      if (tw_addr_equal(&t, a)) return i;
+    } else if (tw_addr_equal(&nt->p[i].addr, a)) {
+      return i;
+    }
+  }
   return -1;
 }
 
@@ -227,8 +242,12 @@ static void on_send(void *ctx, const tw_addr *to, const uint8_t *pkt, size_t len
   peer *p = ctx;
   net *nt = p->net;
   assert_non_null(to);
-  assert_true(tw_addr_is_set(to));
+  assert_true(tw_addr_is_set(to) || tw_addr_is_tcp_peer(to));
   assert_true(len > 0 && len <= SPEC_MAX_PACKET);
+  bool tcp = tw_addr_is_tcp_peer(to);
+  if (tcp) nt->tcp_sent++, nt->tcp_data_sent += pkt[0] == TW_PACKET_CRYPTO_DATA;
+  else nt->udp_sent++, nt->udp_data_sent += pkt[0] == TW_PACKET_CRYPTO_DATA;
+  if (!tcp && nt->udp_down) return;
   if (p->nsends < MAX_SENDS)
     p->sends[p->nsends] = (sendrec){.kind = pkt[0], .at = nt->now, .to = *to};
   p->nsends++;
@@ -236,7 +255,7 @@ static void on_send(void *ctx, const tw_addr *to, const uint8_t *pkt, size_t len
   dgram *d = calloc(1, sizeof *d);
   assert_non_null(d);
   d->from = p->idx;
-  d->src = p->addr;
+  d->src = tcp ? tw_tcp_conns_peer_addr(&p->dht.pk) : p->addr;
   d->to = *to;
   memcpy(d->data, pkt, len);
   d->len = len;
@@ -1840,6 +1859,110 @@ static void test_conn_add_refuses_own_key_and_finds_existing(void **state) {
   assert_false(tw_nc_handles_kind(0x1c) || tw_nc_handles_kind(0x17));
 }
 
+/* ---- two routes: TCP relays and UDP ---- */
+
+/* Peers 0 and 1 know each other's DHT key, UDP address and relay address,
+ * with UDP down: they connect through the relay. */
+static net *relay_pair(void) {
+  net *nt = net_new(2);
+  nt->udp_down = true;
+  for (int i = 0; i < 2; i++) {
+    int j = 1 - i;
+    befriend(nt, i, j);
+    tw_addr relay = tw_tcp_conns_peer_addr(&nt->p[j].dht.pk);
+    introduce(nt, i, j);
+    assert_int_equal(tw_nc_conn_set_addr(nt->p[i].nc, nt->p[i].conn[j], &relay, nt->now), TW_OK);
+  }
+  assert_true(net_run(nt, 3000, p01_established));
+  return nt;
+}
+
+static bool direct(net *nt, int i, int j) {
+  return tw_nc_conn_is_direct(nt->p[i].nc, nt->p[i].conn[j], nt->now);
+}
+
+static bool p01_direct(net *nt) { return direct(nt, 0, 1) && direct(nt, 1, 0); }
+
+/* With UDP down a session comes up through the relay and carries data;
+ * UDP gets at most one try a second meanwhile. */
+static void test_session_through_relay_while_udp_is_down(void **state) {
+  (void)state;
+  net *nt = relay_pair();
+  assert_false(direct(nt, 0, 1));
+  assert_false(direct(nt, 1, 0));
+  uint64_t udp0 = nt->udp_data_sent, tcp0 = nt->tcp_data_sent;
+  tw_time_ms t0 = nt->now;
+  stream(nt, 0, 1, 3000, 10000);
+  stream(nt, 1, 0, 3000, 10000);
+  net_run(nt, 5000, NULL);
+  tw_time_ms secs = (nt->now - t0) / 1000 + 1;
+  assert_true(nt->tcp_data_sent - tcp0 >= 6000);
+  /* Each side tries UDP at most once a second. */
+  assert_true(nt->udp_data_sent - udp0 <= 2 * secs);
+  assert_true(p01_established(nt));
+}
+
+/* The same session moves to UDP once UDP packets arrive, with no new
+ * handshake and no state change, and then sends nothing through the
+ * relay; when UDP goes quiet it falls back to the relay, still the same
+ * session. */
+static void test_session_moves_to_udp_and_back_to_the_relay(void **state) {
+  (void)state;
+  net *nt = relay_pair();
+  tw_nc_state st[16];
+  int n0 = states_of(&nt->p[0], nt->p[0].conn[1], st, NULL, 16);
+  int n1 = states_of(&nt->p[1], nt->p[1].conn[0], st, NULL, 16);
+  uint64_t hs = nstats(nt, 0).handshakes_out + nstats(nt, 1).handshakes_out;
+  stream(nt, 0, 1, 100, 5000);
+
+  /* UDP works again: the tries that ride along with traffic (one a
+   * second) now arrive, and each side answers by UDP. */
+  nt->udp_down = false;
+  uint32_t want = 100;
+  tw_time_ms until = nt->now + 3000;
+  while (!p01_direct(nt) && nt->now < until) {
+    want += 20;
+    stream(nt, 0, 1, want, 2000);
+    stream(nt, 1, 0, want - 100, 2000);
+    net_run(nt, 100, NULL);
+  }
+  assert_true(p01_direct(nt));
+  assert_int_equal(states_of(&nt->p[0], nt->p[0].conn[1], st, NULL, 16), n0);
+  assert_int_equal(states_of(&nt->p[1], nt->p[1].conn[0], st, NULL, 16), n1);
+  assert_int_equal(nstats(nt, 0).handshakes_out + nstats(nt, 1).handshakes_out, hs);
+
+  uint64_t tcp = nt->tcp_sent;
+  stream(nt, 0, 1, 3000, 10000);
+  stream(nt, 1, 0, 3000, 10000);
+  assert_int_equal(nt->tcp_sent, tcp); /* all of it by UDP */
+  assert_true(p01_direct(nt));
+
+  /* UDP fails: once nothing came by UDP for 8 s, data takes the relay. */
+  nt->udp_down = true;
+  net_run(nt, 8000 + 2 * LATENCY_MS, NULL);
+  assert_false(direct(nt, 0, 1));
+  assert_false(direct(nt, 1, 0));
+  tcp = nt->tcp_data_sent;
+  stream(nt, 0, 1, 3500, 10000);
+  assert_true(nt->tcp_data_sent - tcp >= 500);
+  assert_true(p01_established(nt));
+  assert_int_equal(states_of(&nt->p[0], nt->p[0].conn[1], st, NULL, 16), n0);
+  assert_int_equal(states_of(&nt->p[1], nt->p[1].conn[0], st, NULL, 16), n1);
+}
+
+/* A live UDP session keeps the address that works: a new UDP address
+ * for the peer (from the DHT) does not take it over. */
+static void test_live_udp_session_keeps_its_address(void **state) {
+  (void)state;
+  net *nt = established_pair();
+  stream(nt, 0, 1, 50, 2000);
+  tw_addr other = test_addr4(10, 9, 9, 9, 40000);
+  assert_int_equal(tw_nc_conn_set_addr(nt->p[0].nc, nt->p[0].conn[1], &other, nt->now), TW_OK);
+  stream(nt, 0, 1, 500, 5000);
+  assert_int_equal(nt->undeliverable, 0);
+  assert_true(direct(nt, 0, 1));
+}
+
 #define T(name) cmocka_unit_test_teardown(name, teardown)
 
 int main(void) {
@@ -1878,6 +2001,9 @@ int main(void) {
       T(test_event_handler_may_send_and_kill),
       T(test_event_handler_may_remove_its_connection),
       T(test_conn_add_refuses_own_key_and_finds_existing),
+      T(test_session_through_relay_while_udp_is_down),
+      T(test_session_moves_to_udp_and_back_to_the_relay),
+      T(test_live_udp_session_keeps_its_address),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
