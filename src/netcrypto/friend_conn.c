@@ -171,6 +171,14 @@ static void handle_share_relays(tw_fconn *fc, fc_friend *f, const uint8_t *data,
   size_t n = 0;
   while (tw_reader_left(&r) > 0 && n < TW_FCONN_SHARE_RELAYS_COUNT) {
     if (tw_node_info_unpack(&r, &nodes[n]) != TW_OK) break;
+    /* A LAN relay of a friend we reach from outside its LAN is best tried
+     * at the friend's own address (spec "Friend connection"). */
+    tw_addr *a = &nodes[n].addr;
+    if (tw_addr_is_lan(a) && tw_addr_is_set(&f->addr) && !tw_addr_is_lan(&f->addr)) {
+      uint16_t port = a->port;
+      *a = tw_addr_unmap(&f->addr);
+      a->port = port;
+    }
     n++;
   }
   tcp_add_relays(fc, f, nodes, n, now);
