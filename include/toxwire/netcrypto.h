@@ -130,7 +130,7 @@ int tw_nc_conn_set_dht_key(tw_nc *nc, uint32_t conn, const tw_key *dht_pk, tw_ti
 /* An address to try: starts cookie requests unless a session is live. A
  * UDP address, or a TW_AF_TCP_PEER one (tw_tcp_conns): a connection may
  * have one of each; it sends by UDP while packets arrive from there
- * (TW_NC_UDP_DIRECT_MS), else through the relays with a UDP try each
+ * (20 s, TW_NC_UDP_DIRECT_MS), else through the relays with a UDP try each
  * second, so it moves to UDP when a direct path opens. */
 int tw_nc_conn_set_addr(tw_nc *nc, uint32_t conn, const tw_addr *addr, tw_time_ms now);
 /* Ends the session: a kill packet if one was live, then IDLE. */

@@ -19,8 +19,11 @@
 #define TW_NC_INITIAL_RING 64     /* slots; rings grow by doubling */
 /* A UDP address is "direct" while packets arrived from it this recently;
  * otherwise a session with a TCP route sends there and tries UDP once a
- * second, so a direct path that opens is found. */
-#define TW_NC_UDP_DIRECT_MS 8000
+ * second, so a direct path that opens is found. An idle session hears an
+ * alive packet every 8 s (TW_FCONN_ALIVE_INTERVAL_MS): 20 s lets one be
+ * lost without a trip through the relay, and is still well inside the
+ * 32 s alive timeout when UDP really fails. */
+#define TW_NC_UDP_DIRECT_MS 20000
 #define TW_NC_UDP_PROBE_MS 1000
 
 /* One lossless packet held for sending or for in-order delivery. */

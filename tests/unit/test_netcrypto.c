@@ -1937,9 +1937,10 @@ static void test_session_moves_to_udp_and_back_to_the_relay(void **state) {
   assert_int_equal(nt->tcp_sent, tcp); /* all of it by UDP */
   assert_true(p01_direct(nt));
 
-  /* UDP fails: once nothing came by UDP for 8 s, data takes the relay. */
+  /* UDP fails: once nothing came by UDP for TW_NC_UDP_DIRECT_MS, data
+   * takes the relay. */
   nt->udp_down = true;
-  net_run(nt, 8000 + 2 * LATENCY_MS, NULL);
+  net_run(nt, TW_NC_UDP_DIRECT_MS + 2 * LATENCY_MS, NULL);
   assert_false(direct(nt, 0, 1));
   assert_false(direct(nt, 1, 0));
   tcp = nt->tcp_data_sent;
