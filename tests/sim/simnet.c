@@ -64,6 +64,7 @@ typedef struct endpoint {
   tw_addr addr;
   tw_io_handler h;
   bool has_handler, down;
+  bool udp_blocked;
   rng *rand; /* separate, so its address survives the array growing */
   uint32_t timer_version;
   tw_time_ms armed;
@@ -285,6 +286,12 @@ void tw_simnet_set_down(tw_simnet *n, int i, bool down) {
   if (!down) tw_simnet_rearm(n, i);
 }
 
+void tw_simnet_set_udp_blocked(tw_simnet *n, int i, bool blocked) {
+  n->ep[i].udp_blocked = blocked;
+}
+
+bool tw_simnet_udp_blocked(const tw_simnet *n, int i) { return n->ep[i].udp_blocked; }
+
 static void schedule_copy(tw_simnet *n, int from, int to, const tw_addr *src, uint16_t dport,
                           const uint8_t *pkt, size_t len) {
   uint32_t span = n->cfg.delay_max_ms - n->cfg.delay_min_ms;
@@ -302,11 +309,19 @@ void tw_simnet_send(tw_simnet *n, int from, const tw_addr *to, const uint8_t *pk
     n->stats.undeliverable++;
     return;
   }
+  if (n->ep[from].udp_blocked) {
+    n->stats.blocked++;
+    return;
+  }
   n->ep[from].sent_any = true;
   tw_addr src = nat_out(&n->ep[from], to);
   int dst = endpoint_of(n, to);
   if (dst < 0) {
     n->stats.undeliverable++;
+    return;
+  }
+  if (n->ep[dst].udp_blocked) {
+    n->stats.blocked++;
     return;
   }
   if (rng_unit(&n->rand) < n->cfg.loss) {
@@ -340,6 +355,11 @@ void tw_simnet_run_until(tw_simnet *n, tw_time_ms t) {
     } else {
       if (e->down || !e->has_handler) {
         n->stats.undeliverable++;
+        free(ev.data);
+        continue;
+      }
+      if (e->udp_blocked) {
+        n->stats.blocked++;
         free(ev.data);
         continue;
       }

@@ -28,6 +28,7 @@ typedef struct tw_simnet_config {
 typedef struct tw_simnet_stats {
   uint64_t sent, delivered, lost, duplicated, undeliverable, timer_runs;
   uint64_t nat_filtered; /* arrived at a NAT that let it not through */
+  uint64_t blocked;      /* sent from or to an endpoint whose UDP is blocked */
 } tw_simnet_stats;
 
 /* NATs (spec "NATs"). An endpoint behind one keeps its own address but is
@@ -65,6 +66,13 @@ bool tw_simnet_public_addr(const tw_simnet *net, int endpoint, const tw_addr *to
 uint32_t tw_simnet_nat_ports_used(const tw_simnet *net, int endpoint);
 /* A down endpoint neither sends nor receives nor runs timers. */
 void tw_simnet_set_down(tw_simnet *net, int endpoint, bool down);
+/* An endpoint whose UDP is blocked keeps running (timers, and whatever a
+ * simulation models beside UDP, e.g. TCP streams) but no datagram leaves
+ * it or reaches it: what it sends, what is sent to it, and what was in
+ * flight to it when it arrives, is dropped (stats.blocked) until the block
+ * is lifted. Its NAT, if any, records nothing while blocked. */
+void tw_simnet_set_udp_blocked(tw_simnet *net, int endpoint, bool blocked);
+bool tw_simnet_udp_blocked(const tw_simnet *net, int endpoint);
 
 /* Queues a datagram from an endpoint (use as a node's send callback through
  * tw_simnet_sender). to == NULL (broadcast) is dropped. */
