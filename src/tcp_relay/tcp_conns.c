@@ -154,6 +154,9 @@ static relay *relay_get(tw_tcp_conns *tc, const tw_node_info *info) {
   if (r != NULL) return r;
   r = relay_slot(tc);
   if (r == NULL) return NULL;
+  /* OOB senders seen on the slot's last relay are not on this one. */
+  for (int i = 0; i < TW_TCP_CONNS_STRANGERS; i++)
+    if (tc->s[i].relay == (uint8_t)(r - tc->r)) tc->s[i].used = false;
   uint32_t gen = r->gen + 1;
   memset(r, 0, sizeof *r);
   r->tc = tc;
@@ -363,13 +366,17 @@ static void cl_event(void *ctx, const tw_tcp_client_event *ev, tw_time_ms now) {
   }
   case TW_TCP_EV_ROUTE_RESPONSE:
     p = peer_by_key(tc, &ev->pk);
-    if (p == NULL) {
-      /* A route for a peer we dropped meanwhile: give the id back. */
+    l = p != NULL ? link_on(p, ri) : NULL;
+    if (l == NULL) {
+      /* A route for a peer (or a link) we dropped meanwhile: give it back. */
       if (ev->conn_id) tw_tcp_client_send_disconnect(r->cl, ev->conn_id);
       break;
     }
-    l = link_on(p, ri);
-    if (l != NULL) l->conn_id = ev->conn_id, l->online = false;
+    /* A peer removed and added again before the first answer came asked
+     * twice: keep the newest id, give the other back. */
+    if (l->conn_id && l->conn_id != ev->conn_id) tw_tcp_client_send_disconnect(r->cl, l->conn_id);
+    l->conn_id = ev->conn_id;
+    l->online = false;
     break;
   case TW_TCP_EV_CONNECT:
   case TW_TCP_EV_DISCONNECT:
@@ -500,6 +507,7 @@ int tw_tcp_conns_peer_remove(tw_tcp_conns *tc, const tw_addr *addr, tw_time_ms n
       reap(tc, r, now);
     }
   }
+  if (!tc->busy) maintain(tc, now); /* room for a relay that waited */
   return TW_OK;
 }
 
