@@ -21,16 +21,6 @@
 
 static uint8_t g_read_buf[READ_CHUNK]; /* one loop per thread reads at a time */
 
-static long sock_write(int fd, const uint8_t *bytes, size_t len) {
-  for (;;) {
-    ssize_t w = send(fd, bytes, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w >= 0) return (long)w;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    return -1;
-  }
-}
-
 static void set_timer(struct event *ev, tw_time_ms deadline, tw_time_ms now) {
   if (deadline == TW_NEVER) {
     evtimer_del(ev);
@@ -71,7 +61,7 @@ static void iconn_free(iconn *c) {
 
 static long srv_write(void *ctx, void *user, const uint8_t *bytes, size_t len) {
   (void)ctx;
-  return sock_write(((iconn *)user)->fd, bytes, len);
+  return tw_io_sock_write(((iconn *)user)->fd, bytes, len);
 }
 static void srv_want_write(void *ctx, void *user, bool on) {
   (void)ctx;
@@ -260,9 +250,8 @@ void tw_io_tcp_server_free(tw_io_tcp_server *t) {
 struct tw_io_tcp_client {
   tw_io *io;
   tw_tcp_client *cl;
-  int fd;
-  bool connecting;
-  struct event *rev, *wev, *timer;
+  tw_io_conn *conn; /* NULL once the client closed or the socket was lost */
+  struct event *timer;
   tw_time_ms armed_for;
   void (*user_event)(void *, const tw_tcp_client_event *, tw_time_ms);
   void *user_ctx;
@@ -271,55 +260,37 @@ struct tw_io_tcp_client {
 static long cl_write(void *ctx, void *user, const uint8_t *bytes, size_t len) {
   (void)user;
   tw_io_tcp_client *t = ctx;
-  if (t->connecting) return 0;
-  return sock_write(t->fd, bytes, len);
+  return t->conn != NULL ? tw_io_conn_write(t->conn, bytes, len) : -1;
 }
 static void cl_want_write(void *ctx, void *user, bool on) {
   (void)user;
   tw_io_tcp_client *t = ctx;
-  if (t->connecting) return; /* the write event is on until connect completes */
-  if (on) event_add(t->wev, NULL);
-  else event_del(t->wev);
+  if (t->conn != NULL) tw_io_conn_want_write(t->conn, on);
 }
 static void cl_event(void *ctx, const tw_tcp_client_event *ev, tw_time_ms now) {
   tw_io_tcp_client *t = ctx;
-  if (ev->kind == TW_TCP_EV_CLOSED && t->fd >= 0) {
-    event_del(t->rev);
-    event_del(t->wev);
+  if (ev->kind == TW_TCP_EV_CLOSED) {
+    tw_io_conn_free(t->conn); /* may be inside its callback: allowed */
+    t->conn = NULL;
   }
   if (t->user_event) t->user_event(t->user_ctx, ev, now);
 }
 
-static void on_cl_read(evutil_socket_t fd, short what, void *arg) {
-  tw_io_tcp_client *t = arg;
-  tw_io_note_wakeup(t->io);
-  tw_time_ms now = tw_io_now(t->io);
-  ssize_t r = recv(fd, g_read_buf, sizeof g_read_buf, MSG_DONTWAIT);
-  if (r > 0) tw_tcp_client_handle_bytes(t->cl, g_read_buf, (size_t)r, now);
-  else if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-    tw_tcp_client_handle_eof(t->cl, now);
-  tw_io_after_event(t->io);
+static void on_cl_connected(void *ctx, tw_time_ms now) {
+  tw_io_tcp_client *t = ctx;
+  tw_tcp_client_handle_writable(t->cl, now); /* the handshake */
 }
-
-static void on_cl_write(evutil_socket_t fd, short what, void *arg) {
-  tw_io_tcp_client *t = arg;
-  tw_io_note_wakeup(t->io);
-  tw_time_ms now = tw_io_now(t->io);
-  if (t->connecting) {
-    int err = 0;
-    socklen_t el = sizeof err;
-    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
-    if (err != 0) {
-      tw_tcp_client_handle_eof(t->cl, now);
-      tw_io_after_event(t->io);
-      return;
-    }
-    t->connecting = false;
-    event_del(t->wev);
-    event_add(t->rev, NULL);
-  }
+static void on_cl_bytes(void *ctx, const uint8_t *b, size_t n, tw_time_ms now) {
+  tw_io_tcp_client *t = ctx;
+  tw_tcp_client_handle_bytes(t->cl, b, n, now);
+}
+static void on_cl_writable(void *ctx, tw_time_ms now) {
+  tw_io_tcp_client *t = ctx;
   tw_tcp_client_handle_writable(t->cl, now);
-  tw_io_after_event(t->io);
+}
+static void on_cl_lost(void *ctx, tw_time_ms now) {
+  tw_io_tcp_client *t = ctx;
+  tw_tcp_client_handle_eof(t->cl, now);
 }
 
 static void on_cl_timer(evutil_socket_t fd, short what, void *arg) {
@@ -332,7 +303,7 @@ static void on_cl_timer(evutil_socket_t fd, short what, void *arg) {
 
 static void client_hook(void *ctx, tw_time_ms now) {
   tw_io_tcp_client *t = ctx;
-  if (!t->connecting) tw_tcp_client_flush(t->cl, now);
+  if (t->conn != NULL && !tw_io_conn_connecting(t->conn)) tw_tcp_client_flush(t->cl, now);
   tw_time_ms d = tw_tcp_client_next_deadline(t->cl);
   if (d != t->armed_for) {
     t->armed_for = d;
@@ -345,7 +316,6 @@ tw_io_tcp_client *tw_io_tcp_client_connect(tw_io *io, const tw_addr *addr,
   tw_io_tcp_client *t = calloc(1, sizeof *t);
   if (t == NULL) return NULL;
   t->io = io;
-  t->fd = -1;
   t->armed_for = TW_NEVER;
   t->user_event = cfg->on_event;
   t->user_ctx = cfg->ctx;
@@ -356,28 +326,13 @@ tw_io_tcp_client *tw_io_tcp_client_connect(tw_io *io, const tw_addr *addr,
   c.ctx = t;
   tw_time_ms now = tw_io_now(io);
   t->cl = tw_tcp_client_new(&c, env, now);
-  bool v6 = addr->family == TW_AF_INET6;
-  t->fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (t->cl == NULL || t->fd < 0) {
+  t->timer = evtimer_new(tw_io_event_base(io), on_cl_timer, t);
+  static const tw_io_conn_ops ops = {on_cl_connected, on_cl_bytes, on_cl_writable, on_cl_lost};
+  if (t->cl != NULL && t->timer != NULL) t->conn = tw_io_conn_open(io, addr, &ops, t);
+  if (t->conn == NULL) {
     tw_io_tcp_client_free(t);
     return NULL;
   }
-  int one = 1;
-  setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  struct event_base *b = tw_io_event_base(io);
-  t->rev = event_new(b, t->fd, EV_READ | EV_PERSIST, on_cl_read, t);
-  t->wev = event_new(b, t->fd, EV_WRITE | EV_PERSIST, on_cl_write, t);
-  t->timer = evtimer_new(b, on_cl_timer, t);
-  struct sockaddr_storage ss;
-  socklen_t sl;
-  tw_io_sockaddr_from_addr(addr, v6, &ss, &sl);
-  t->connecting = true;
-  if (t->rev == NULL || t->wev == NULL || t->timer == NULL ||
-      (connect(t->fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS)) {
-    tw_io_tcp_client_free(t);
-    return NULL;
-  }
-  event_add(t->wev, NULL); /* writable: connected (or failed) */
   tw_io_add_hook(io, client_hook, t);
   client_hook(t, now);
   return t;
@@ -388,10 +343,8 @@ tw_tcp_client *tw_io_tcp_client_relay(tw_io_tcp_client *t) { return t->cl; }
 void tw_io_tcp_client_free(tw_io_tcp_client *t) {
   if (t == NULL) return;
   tw_io_remove_hook(t->io, t);
-  if (t->rev) event_free(t->rev);
-  if (t->wev) event_free(t->wev);
   if (t->timer) event_free(t->timer);
-  if (t->fd >= 0) close(t->fd);
+  tw_io_conn_free(t->conn);
   tw_tcp_client_free(t->cl);
   free(t);
 }
