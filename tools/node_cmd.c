@@ -137,6 +137,7 @@ typedef struct node_cli {
   size_t naccepts;
   tw_io_streams *streams; /* with --tcp-relay */
   uint8_t via_tcp[TW_MSGR_MAX_FRIENDS]; /* 0: not online, 1: udp, 2: tcp */
+  tw_time_ms transports_at;             /* last check_transports */
 } node_cli;
 
 static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -325,7 +326,12 @@ static void note_transport(node_cli *c, uint32_t fn, uint32_t conn, tw_time_ms n
   if (v) out("transport %u %s", fn, v == 2 ? "tcp" : "udp");
 }
 
+/* After packets and timers, not per packet in full: a path changes on a
+ * scale of seconds (UDP tries once a second, direct for 20 s), and a file
+ * transfer brings thousands of packets a second. */
 static void check_transports(node_cli *c, tw_time_ms now) {
+  if (now - c->transports_at < 250) return;
+  c->transports_at = now;
   tw_fconn *fc = tw_node_fconn(c->node);
   uint32_t nums[TW_MSGR_MAX_FRIENDS];
   size_t n = tw_msgr_friend_list(c->m, nums, TW_MSGR_MAX_FRIENDS);
