@@ -31,6 +31,9 @@ typedef struct relay {
   tw_node_info info;
   tw_tcp_client *cl;
   uint32_t gen; /* handle = gen << 8 | index */
+  /* by_id[id - 16]: 1 + the index of the peer a route response gave the
+   * id to (0: none), so a data packet finds its peer at once. */
+  uint16_t by_id[TW_TCP_MAX_LINKS];
   uint32_t failures;
   tw_time_ms retry_at, connected_at;
 } relay;
@@ -209,6 +212,7 @@ static void relay_down(tw_tcp_conns *tc, relay *r, tw_time_ms now, bool tell_dri
       peer_link *l = &tc->p[i].link[k];
       if (tc->p[i].used && l->relay == ri) l->conn_id = 0, l->asked = false, l->online = false;
     }
+  memset(r->by_id, 0, sizeof r->by_id);
   if (was_up) {
     tc->stats.disconnects++;
     /* A relay that stayed up a while is retried soon; one that keeps
@@ -294,16 +298,24 @@ static void cl_want_write(void *ctx, void *user, bool on) {
 }
 
 static peer_link *link_by_id(tw_tcp_conns *tc, uint8_t ri, uint8_t conn_id, peer **out) {
-  for (uint32_t i = 0; i < tc->np; i++) {
-    peer *p = &tc->p[i];
-    if (!p->used) continue;
-    for (int k = 0; k < TW_TCP_CONNS_PEER_RELAYS; k++)
-      if (p->link[k].relay == ri && p->link[k].conn_id == conn_id) {
-        *out = p;
-        return &p->link[k];
-      }
-  }
+  if (conn_id < TW_TCP_FIRST_CONN_ID) return NULL;
+  uint16_t at = tc->r[ri].by_id[conn_id - TW_TCP_FIRST_CONN_ID];
+  if (at == 0 || at > tc->np) return NULL;
+  peer *p = &tc->p[at - 1];
+  for (int k = 0; k < TW_TCP_CONNS_PEER_RELAYS && p->used; k++)
+    if (p->link[k].relay == ri && p->link[k].conn_id == conn_id) {
+      *out = p;
+      return &p->link[k];
+    }
   return NULL;
+}
+
+/* The route id a link holds: the relay's table follows. */
+static void link_set_id(tw_tcp_conns *tc, const peer *p, peer_link *l, uint8_t conn_id) {
+  uint16_t *by_id = tc->r[l->relay].by_id;
+  if (l->conn_id >= TW_TCP_FIRST_CONN_ID) by_id[l->conn_id - TW_TCP_FIRST_CONN_ID] = 0;
+  l->conn_id = conn_id;
+  if (conn_id >= TW_TCP_FIRST_CONN_ID) by_id[conn_id - TW_TCP_FIRST_CONN_ID] = (uint16_t)(p - tc->p + 1);
 }
 
 static peer_link *link_on(peer *p, uint8_t ri) {
@@ -375,7 +387,7 @@ static void cl_event(void *ctx, const tw_tcp_client_event *ev, tw_time_ms now) {
     /* A peer removed and added again before the first answer came asked
      * twice: keep the newest id, give the other back. */
     if (l->conn_id && l->conn_id != ev->conn_id) tw_tcp_client_send_disconnect(r->cl, l->conn_id);
-    l->conn_id = ev->conn_id;
+    link_set_id(tc, p, l, ev->conn_id);
     l->online = false;
     break;
   case TW_TCP_EV_CONNECT:
@@ -495,6 +507,7 @@ int tw_tcp_conns_peer_remove(tw_tcp_conns *tc, const tw_addr *addr, tw_time_ms n
     if (l->relay == NO_RELAY) continue;
     relay *r = &tc->r[l->relay];
     if (r->state == R_CONNECTED && l->conn_id) tw_tcp_client_send_disconnect(r->cl, l->conn_id);
+    link_set_id(tc, p, l, 0);
   }
   p->used = false;
   tc->stats.peers--;
