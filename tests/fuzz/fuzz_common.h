@@ -154,5 +154,23 @@ static inline void fuzz_put16(fuzz_wr *w, uint16_t v) {
 static inline void fuzz_putn(fuzz_wr *w, const void *p, size_t n) {
   for (size_t i = 0; i < n; i++) fuzz_put8(w, ((const uint8_t *)p)[i]);
 }
+/* An operation of a target's little language: its code and 1..3 bytes. */
+static inline void fuzz_op(fuzz_wr *w, uint8_t code, uint8_t a) {
+  fuzz_put8(w, code);
+  fuzz_put8(w, a);
+}
+static inline void fuzz_op2(fuzz_wr *w, uint8_t code, uint8_t a, uint8_t b) {
+  fuzz_op(w, code, a);
+  fuzz_put8(w, b);
+}
+static inline void fuzz_op3(fuzz_wr *w, uint8_t code, uint8_t a, uint8_t b, uint8_t c) {
+  fuzz_op2(w, code, a, b);
+  fuzz_put8(w, c);
+}
+/* Writes the seed into dir and starts the next one. */
+static inline void fuzz_seed(const char *dir, const char *name, fuzz_wr *w) {
+  fuzz_write_seed(dir, name, w->b, w->n);
+  w->n = 0;
+}
 
 #endif

@@ -540,10 +540,6 @@ static void send_op(fuzz_wr *w, int side, uint8_t id, const char *text) {
   fuzz_putn(w, text, n);
 }
 
-static void seed(const char *dir, const char *name, fuzz_wr *w) {
-  fuzz_write_seed(dir, name, w->b, w->n);
-  w->n = 0;
-}
 
 static void write_seeds(const char *dir) {
   init_once();
@@ -554,21 +550,21 @@ static void write_seeds(const char *dir) {
    * absolute numbers (flags bit 0), with a repeat. */
   for (uint16_t k = 0; k < 3; k++) built(&w, 0, 0, 0, "\x20hello", 6);
   tick(&w, 10);
-  seed(dir, "lossless-in-order", &w);
+  fuzz_seed(dir, "lossless-in-order", &w);
   built(&w, 1, 0, 2, "\x21two", 4);
   built(&w, 1, 0, 0, "\x21zero", 5);
   built(&w, 1, 0, 2, "\x21two", 4);
   built(&w, 1, 0, 1, "\x21one", 4);
   tick(&w, 1);
   pump_op(&w, 0);
-  seed(dir, "lossless-reordered", &w);
+  fuzz_seed(dir, "lossless-reordered", &w);
 
   /* A hole held, asked for, then filled: a packet request goes out. */
   built(&w, 0, 0, 5, "\x30later", 6);
   tick(&w, 50);
   pump_op(&w, 0);
   built(&w, 0x34, 0, 0, "\x30padded", 7);
-  seed(dir, "lossless-hole-padding", &w);
+  fuzz_seed(dir, "lossless-hole-padding", &w);
 
   /* A sends five; B's request names 1 and 3; then acknowledges all. */
   for (int k = 0; k < 5; k++) send_op(&w, 0, 0x20, "data");
@@ -578,7 +574,7 @@ static void write_seeds(const char *dir) {
   tick(&w, 5);
   built(&w, 0, 5, 0, "\x40" "ack", 4);
   pump_op(&w, 0);
-  seed(dir, "packet-request", &w);
+  fuzz_seed(dir, "packet-request", &w);
 
   /* Requests with 255-steps and trailing zeros; one past what was sent. */
   send_op(&w, 0, 0x22, "x");
@@ -586,7 +582,7 @@ static void write_seeds(const char *dir) {
   built(&w, 0, 0, 0, req2, sizeof req2);
   const uint8_t req3[] = {TW_NC_ID_PACKET_REQUEST, 1, 1, 1, 1, 1, 1, 1, 1};
   built(&w, 2, 0xffff, 0, req3, sizeof req3);
-  seed(dir, "packet-request-far", &w);
+  fuzz_seed(dir, "packet-request-far", &w);
 
   /* Kill, then both try again. */
   const uint8_t kill[] = {TW_NC_ID_KILL};
@@ -599,14 +595,14 @@ static void write_seeds(const char *dir) {
     tick(&w, 5);
     pump_op(&w, 0);
   }
-  seed(dir, "kill-reconnect", &w);
+  fuzz_seed(dir, "kill-reconnect", &w);
 
   /* Lossy: in range, far ahead (a hole the size of the buffer). */
   built(&w, 0, 0, 0, "\xc0lossy", 6);
   built(&w, 0, 0, 0x7fff, "\xfe" "ahead", 6);
   built(&w, 0, 0, 0x8000, "\xfe" "beyond", 7);
   tick(&w, 20);
-  seed(dir, "lossy", &w);
+  fuzz_seed(dir, "lossy", &w);
 
   /* Raw plain parts: too short, only padding, reserved ids. */
   fuzz_put8(&w, OP_PLAIN);
@@ -618,7 +614,7 @@ static void write_seeds(const char *dir) {
   fuzz_put8(&w, OP_PLAIN);
   fuzz_put16(&w, 10);
   fuzz_putn(&w, "\0\0\0\0\0\0\0\x01\x0f!", 10);
-  seed(dir, "plain-raw", &w);
+  fuzz_seed(dir, "plain-raw", &w);
 
   /* Nonces: skips that move A's saved base, one beyond reach. */
   for (int k = 0; k < 4; k++) {
@@ -631,7 +627,7 @@ static void write_seeds(const char *dir) {
   fuzz_put16(&w, 0xffff);
   fuzz_put16(&w, 10);
   fuzz_putn(&w, "\0\0\0\0\0\0\0\0\xc1y", 10);
-  seed(dir, "nonce-skips", &w);
+  fuzz_seed(dir, "nonce-skips", &w);
 
   /* Both send, some lost, timers resend. */
   for (int k = 0; k < 6; k++) {
@@ -644,7 +640,7 @@ static void write_seeds(const char *dir) {
   pump_op(&w, 0);
   tick(&w, 210);
   pump_op(&w, 0x0f);
-  seed(dir, "exchange-lossy-link", &w);
+  fuzz_seed(dir, "exchange-lossy-link", &w);
 
   /* Changed bytes in B's packets; replays of what A took. */
   send_op(&w, 1, 0x20, "mutate me");
@@ -657,7 +653,7 @@ static void write_seeds(const char *dir) {
   fuzz_put8(&w, 0);
   fuzz_put8(&w, OP_REPLAY);
   fuzz_put8(&w, 1);
-  seed(dir, "mutate-replay", &w);
+  fuzz_seed(dir, "mutate-replay", &w);
 
   /* Late handshakes: intact, and with a changed byte. */
   fuzz_put8(&w, OP_HANDSHAKE);
@@ -666,7 +662,7 @@ static void write_seeds(const char *dir) {
   fuzz_put8(&w, OP_HANDSHAKE);
   fuzz_put16(&w, 200);
   fuzz_put8(&w, 0x01);
-  seed(dir, "handshake-late", &w);
+  fuzz_seed(dir, "handshake-late", &w);
 
   /* Embedder calls: a new DHT key, a changed address, B kills. */
   fuzz_put8(&w, OP_API);
@@ -684,7 +680,7 @@ static void write_seeds(const char *dir) {
   fuzz_put8(&w, OP_API);
   fuzz_put8(&w, 1);
   pump_op(&w, 0);
-  seed(dir, "api-calls", &w);
+  fuzz_seed(dir, "api-calls", &w);
 
   /* Time: key rotations, handshake and cookie timeouts. */
   fuzz_put8(&w, OP_API);
@@ -693,7 +689,7 @@ static void write_seeds(const char *dir) {
   fuzz_put8(&w, 2);
   for (int k = 0; k < 12; k++) tick(&w, 201);
   tick(&w, 255);
-  seed(dir, "timeouts", &w);
+  fuzz_seed(dir, "timeouts", &w);
 
   /* Raw datagrams: a stranger's cookie request to A, short and long
    * packets of each kind, from B and from a stranger. */
@@ -705,7 +701,7 @@ static void write_seeds(const char *dir) {
     fuzz_put8(&w, OP_RAW_STRANGER);
     fuzz_put16(&w, sizeof reqp);
     fuzz_putn(&w, reqp, sizeof reqp);
-    seed(dir, "raw-cookie-request", &w);
+    fuzz_seed(dir, "raw-cookie-request", &w);
   }
   static const uint8_t kinds[] = {0x18, 0x19, 0x1a, 0x1b};
   for (size_t k = 0; k < sizeof kinds; k++) {
@@ -718,7 +714,7 @@ static void write_seeds(const char *dir) {
     fuzz_put8(&w, kinds[k]);
     fuzz_put16(&w, 0);
   }
-  seed(dir, "raw-kinds", &w);
+  fuzz_seed(dir, "raw-kinds", &w);
 }
 
 /* TW_FUZZ_WRITE_SEEDS=DIR writes the hand-made seeds and exits. */

@@ -696,25 +696,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 /* ---- seeds ---- */
 
-static void op(fuzz_wr *w, uint8_t code, uint8_t a) {
-  fuzz_put8(w, code);
-  fuzz_put8(w, a);
-}
-static void op2(fuzz_wr *w, uint8_t code, uint8_t a, uint8_t b) {
-  fuzz_put8(w, code);
-  fuzz_put8(w, a);
-  fuzz_put8(w, b);
-}
 static void api_op(fuzz_wr *w, uint8_t what, uint8_t a, const void *p, size_t n) {
   fuzz_put8(w, OP_API);
   fuzz_put8(w, what);
   fuzz_put8(w, a);
   fuzz_put16(w, (uint16_t)n);
   fuzz_putn(w, p, n);
-}
-static void seed(const char *dir, const char *name, fuzz_wr *w) {
-  fuzz_write_seed(dir, name, w->b, w->n);
-  w->n = 0;
 }
 
 static void write_seeds(const char *dir) {
@@ -734,7 +721,7 @@ static void write_seeds(const char *dir) {
   fuzz_putn(&w, payload + 50, 46);
   fuzz_put8(&w, 0x08);
   fuzz_put8(&w, 0);
-  seed(dir, "raw-answer", &w);
+  fuzz_seed(dir, "raw-answer", &w);
 
   /* Raw: nothing comes; the handshake times out. */
   fuzz_put8(&w, 0x08);
@@ -742,16 +729,16 @@ static void write_seeds(const char *dir) {
     fuzz_put8(&w, 0x01 | 15 << 4);
     fuzz_put8(&w, 0);
   }
-  seed(dir, "raw-timeout", &w);
+  fuzz_seed(dir, "raw-timeout", &w);
 
   /* Sealed: ask for a route, get it, the peer connects, data, OOB, onion,
    * disconnect. */
   fuzz_put8(&w, 0x01);
   api_op(&w, 0, 1, NULL, 0);
   api_op(&w, 0, 2, NULL, 0);
-  op2(&w, OP_ROUTE_RESP, 1, 16);
-  op2(&w, OP_ROUTE_RESP, 2, 0);
-  op2(&w, OP_NOTIFY, 0, 16);
+  fuzz_op2(&w, OP_ROUTE_RESP, 1, 16);
+  fuzz_op2(&w, OP_ROUTE_RESP, 2, 0);
+  fuzz_op2(&w, OP_NOTIFY, 0, 16);
   fuzz_put8(&w, OP_DATA);
   fuzz_put8(&w, 16);
   fuzz_put16(&w, 100);
@@ -774,46 +761,46 @@ static void write_seeds(const char *dir) {
   api_op(&w, 2, 16, payload, 300);
   api_op(&w, 3, 1, payload, 30);
   api_op(&w, 4, 0, payload, 150);
-  op2(&w, OP_NOTIFY, 1, 16);
+  fuzz_op2(&w, OP_NOTIFY, 1, 16);
   api_op(&w, 1, 16, NULL, 0);
   fuzz_put8(&w, OP_DATA);
   fuzz_put8(&w, 16);
   fuzz_put16(&w, 5);
   fuzz_putn(&w, payload, 5);
-  seed(dir, "sealed-route-data", &w);
+  fuzz_seed(dir, "sealed-route-data", &w);
 
   /* Sealed: more route requests in flight than the client remembers; the
    * answer to a forgotten one is unsolicited. */
   fuzz_put8(&w, 0x01);
   for (int k = 0; k < TW_TCP_MAX_LINKS + 5; k++) api_op(&w, 0, (uint8_t)(0x80 | k % 128), NULL, 0);
-  op2(&w, OP_ROUTE_RESP, 0x80, 16);
-  op2(&w, OP_ROUTE_RESP, 0x80 | 127, 17);
-  seed(dir, "sealed-pending-overflow", &w);
+  fuzz_op2(&w, OP_ROUTE_RESP, 0x80, 16);
+  fuzz_op2(&w, OP_ROUTE_RESP, 0x80 | 127, 17);
+  fuzz_seed(dir, "sealed-pending-overflow", &w);
 
   /* Sealed: server packets without a route request first. */
   fuzz_put8(&w, 0x01);
-  op2(&w, OP_NOTIFY, 0, 20);
+  fuzz_op2(&w, OP_NOTIFY, 0, 20);
   fuzz_put8(&w, OP_DATA);
   fuzz_put8(&w, 17);
   fuzz_put16(&w, 3);
   fuzz_putn(&w, "abc", 3);
-  seed(dir, "sealed-unasked", &w);
+  fuzz_seed(dir, "sealed-unasked", &w);
 
   /* Sealed: pings both ways, pongs right and wrong, time. */
   fuzz_put8(&w, 0x09);
-  op(&w, OP_PING, 7);
-  op(&w, OP_PING, 0);
-  op(&w, OP_PONG, 1);
-  op(&w, OP_PONG, 2);
-  op(&w, OP_TICK, 204);
-  op(&w, OP_PONG, 1);
-  op(&w, OP_TICK, 202);
-  op(&w, OP_TICK, 202);
-  seed(dir, "sealed-pings", &w);
+  fuzz_op(&w, OP_PING, 7);
+  fuzz_op(&w, OP_PING, 0);
+  fuzz_op(&w, OP_PONG, 1);
+  fuzz_op(&w, OP_PONG, 2);
+  fuzz_op(&w, OP_TICK, 204);
+  fuzz_op(&w, OP_PONG, 1);
+  fuzz_op(&w, OP_TICK, 202);
+  fuzz_op(&w, OP_TICK, 202);
+  fuzz_seed(dir, "sealed-pings", &w);
 
   /* Sealed: malformed packets, a frame of every length class, cut reads. */
   fuzz_put8(&w, 0x01);
-  op(&w, OP_CUT, 3);
+  fuzz_op(&w, OP_CUT, 3);
   {
     static const uint8_t bad[][3] = {{0x0a, 1, 2}, {0x01, 5, 0}, {0x04, 0, 0}, {0x00, 1, 1}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -826,29 +813,29 @@ static void write_seeds(const char *dir) {
   fuzz_put16(&w, TW_TCP_MAX_PACKET);
   fuzz_putn(&w, payload, 1100);
   fuzz_putn(&w, payload, TW_TCP_MAX_PACKET - 1100);
-  op(&w, OP_CUT, 0);
-  op2(&w, OP_ROUTE_RESP, 0x85, 16);
-  op(&w, OP_REPLAY, 0);
-  seed(dir, "sealed-malformed-replay", &w);
+  fuzz_op(&w, OP_CUT, 0);
+  fuzz_op2(&w, OP_ROUTE_RESP, 0x85, 16);
+  fuzz_op(&w, OP_REPLAY, 0);
+  fuzz_seed(dir, "sealed-malformed-replay", &w);
 
   /* Sealed, answered late, in two reads; slow socket, queue limits. */
   fuzz_put8(&w, 0x13);
-  op(&w, OP_WMODE, W_NONE);
-  op(&w, OP_ANSWER, 3);
+  fuzz_op(&w, OP_WMODE, W_NONE);
+  fuzz_op(&w, OP_ANSWER, 3);
   for (int i = 0; i < 4; i++) api_op(&w, 4, 0, payload, 1000);
-  op(&w, OP_WMODE, W_SOME | 3 << 2);
+  fuzz_op(&w, OP_WMODE, W_SOME | 3 << 2);
   fuzz_put8(&w, OP_WRITABLE);
-  op(&w, OP_HOLD, 2);
+  fuzz_op(&w, OP_HOLD, 2);
   for (int i = 0; i < 3; i++) api_op(&w, 2, 16, payload, 900);
-  op(&w, OP_HOLD, 0);
-  op(&w, OP_WMODE, W_FAIL);
+  fuzz_op(&w, OP_HOLD, 0);
+  fuzz_op(&w, OP_WMODE, W_FAIL);
   api_op(&w, 5, 0, NULL, 0);
-  seed(dir, "sealed-late-slow", &w);
+  fuzz_seed(dir, "sealed-late-slow", &w);
 
   /* Sealed, a corrupted answer. */
   fuzz_put8(&w, 0x11);
-  op(&w, OP_ANSWER, 0x10 << 2);
-  seed(dir, "sealed-bad-answer", &w);
+  fuzz_op(&w, OP_ANSWER, 0x10 << 2);
+  fuzz_seed(dir, "sealed-bad-answer", &w);
 }
 
 FUZZ_SEED_WRITER(write_seeds)

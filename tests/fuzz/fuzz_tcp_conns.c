@@ -1174,37 +1174,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 /* ---- seeds ---- */
 
-static void op(fuzz_wr *w, uint8_t code, uint8_t a) {
-  fuzz_put8(w, code);
-  fuzz_put8(w, a);
-}
-static void op2(fuzz_wr *w, uint8_t code, uint8_t a, uint8_t b) {
-  op(w, code, a);
-  fuzz_put8(w, b);
-}
-static void op3(fuzz_wr *w, uint8_t code, uint8_t a, uint8_t b, uint8_t c) {
-  op2(w, code, a, b);
-  fuzz_put8(w, c);
-}
 /* An op with [a][u16 n][bytes]. */
 static void op_bytes(fuzz_wr *w, uint8_t code, uint8_t a, const void *p, size_t n) {
-  op(w, code, a);
+  fuzz_op(w, code, a);
   fuzz_put16(w, (uint16_t)n);
   fuzz_putn(w, p, n);
 }
 static void op_data(fuzz_wr *w, uint8_t s, uint8_t id, const void *p, size_t n) {
-  op2(w, OP_DATA, s, id);
+  fuzz_op2(w, OP_DATA, s, id);
   fuzz_put16(w, (uint16_t)n);
   fuzz_putn(w, p, n);
 }
 static void op_oob(fuzz_wr *w, uint8_t s, uint8_t k, const void *p, size_t n) {
-  op2(w, OP_OOB, s, k);
+  fuzz_op2(w, OP_OOB, s, k);
   fuzz_put16(w, (uint16_t)n);
   fuzz_putn(w, p, n);
-}
-static void seed(const char *dir, const char *name, fuzz_wr *w) {
-  fuzz_write_seed(dir, name, w->b, w->n);
-  w->n = 0;
 }
 
 static void write_seeds(const char *dir) {
@@ -1229,68 +1213,68 @@ static void write_seeds(const char *dir) {
   op_bytes(&w, OP_SEND, 0x80, payload, 20);  /* to an address on_packet gave */
   op_bytes(&w, OP_SEND_ONION, 0, payload, 120);
   op_bytes(&w, OP_SEND_ONION, 5, payload, 120);
-  op(&w, OP_TICK, 140);
-  op(&w, OP_TIMER, 1);
-  seed(dir, "auto-online-traffic", &w);
+  fuzz_op(&w, OP_TICK, 140);
+  fuzz_op(&w, OP_TIMER, 1);
+  fuzz_seed(dir, "auto-online-traffic", &w);
 
   /* By hand: a peer's relay connects and answers when told; the route is
    * answered for the asked key, then notifications and data on it. */
   fuzz_put8(&w, 0x00);
-  op3(&w, OP_PEER, 0, 4, 0);
-  op3(&w, OP_PEER, 2, 4, 6);
-  op(&w, OP_CONNECT, 0);
-  op2(&w, OP_ANSWER, 0, 1);
-  op3(&w, OP_ROUTE, 0, 0, 16);
-  op3(&w, OP_NOTIFY, 0, 0, 16);
+  fuzz_op3(&w, OP_PEER, 0, 4, 0);
+  fuzz_op3(&w, OP_PEER, 2, 4, 6);
+  fuzz_op(&w, OP_CONNECT, 0);
+  fuzz_op2(&w, OP_ANSWER, 0, 1);
+  fuzz_op3(&w, OP_ROUTE, 0, 0, 16);
+  fuzz_op3(&w, OP_NOTIFY, 0, 0, 16);
   op_data(&w, 0, 16, payload, 64);
   op_bytes(&w, OP_SEND, 4, payload, 64);
-  op3(&w, OP_NOTIFY, 0, 1, 16);
+  fuzz_op3(&w, OP_NOTIFY, 0, 1, 16);
   op_bytes(&w, OP_SEND, 4, payload, 64);
-  op3(&w, OP_ROUTE, 0, 0x85, 17); /* a key it never asked for */
+  fuzz_op3(&w, OP_ROUTE, 0, 0x85, 17); /* a key it never asked for */
   op_data(&w, 0, 17, payload, 9);
-  op3(&w, OP_PEER, 1, 4, 0);
+  fuzz_op3(&w, OP_PEER, 1, 4, 0);
   op_data(&w, 0, 16, payload, 9);
-  seed(dir, "manual-route", &w);
+  fuzz_seed(dir, "manual-route", &w);
 
   /* A peer removed from inside on_packet, and every peer removed; the
    * relays only they needed close. */
   fuzz_put8(&w, autos | C_ONLINE | C_SETUP);
-  op(&w, OP_HOOK, 7);
+  fuzz_op(&w, OP_HOOK, 7);
   op_data(&w, 2, 16, payload, 30);
   op_oob(&w, 1, 1, payload, 30);
-  op(&w, OP_HOOK, 3);
+  fuzz_op(&w, OP_HOOK, 3);
   op_oob(&w, 0, 2, payload, 30);
-  op(&w, OP_HOOK, 5);
+  fuzz_op(&w, OP_HOOK, 5);
   op_oob(&w, 0, 5, payload, 30);
-  op(&w, OP_HOOK, 4);
+  fuzz_op(&w, OP_HOOK, 4);
   op_oob(&w, 0, 5, payload, 30);
-  op(&w, OP_TICK, 110);
-  seed(dir, "hook-remove", &w);
+  fuzz_op(&w, OP_TICK, 110);
+  fuzz_seed(dir, "hook-remove", &w);
 
   /* Relays that fail: open() refuses, a connection is refused, the answer
    * is corrupt, EOF; retries with back-off. */
   fuzz_put8(&w, C_SETUP);
-  op(&w, OP_OPENFAIL, 2);
-  op3(&w, OP_PEER, 3, 0, 7);
-  op(&w, OP_CONNECT, 0x80);
-  op(&w, OP_CONNECT, 0);
-  op2(&w, OP_ANSWER, 0, 0x10);
-  op(&w, OP_CONNECT, 0);
-  op2(&w, OP_ANSWER, 0, 1);
-  op(&w, OP_EOF, 0);
-  for (int i = 0; i < 6; i++) op(&w, OP_TIMER, 1);
-  op(&w, OP_TICK, 255);
-  seed(dir, "failures-backoff", &w);
+  fuzz_op(&w, OP_OPENFAIL, 2);
+  fuzz_op3(&w, OP_PEER, 3, 0, 7);
+  fuzz_op(&w, OP_CONNECT, 0x80);
+  fuzz_op(&w, OP_CONNECT, 0);
+  fuzz_op2(&w, OP_ANSWER, 0, 0x10);
+  fuzz_op(&w, OP_CONNECT, 0);
+  fuzz_op2(&w, OP_ANSWER, 0, 1);
+  fuzz_op(&w, OP_EOF, 0);
+  for (int i = 0; i < 6; i++) fuzz_op(&w, OP_TIMER, 1);
+  fuzz_op(&w, OP_TICK, 255);
+  fuzz_seed(dir, "failures-backoff", &w);
 
   /* More relays than the table holds, more than may be connected. */
   fuzz_put8(&w, C_CONNECT | C_ANSWER | C_PONG);
-  for (int i = 0; i < NPEERS; i++) op3(&w, OP_PEER, 0, (uint8_t)i, 0);
-  for (int i = 0; i < NRELAYS + 2; i++) op3(&w, OP_PEER, 2, (uint8_t)i, (uint8_t)i);
-  for (int i = 0; i < 5; i++) op3(&w, OP_PEER, 3, 0, (uint8_t)(i + 10));
-  op3(&w, OP_PEER, 3, 0, 0xff);
-  op3(&w, OP_PEER, 3, 0, 0xfe);
-  op(&w, OP_TICK, 200);
-  seed(dir, "many-relays", &w);
+  for (int i = 0; i < NPEERS; i++) fuzz_op3(&w, OP_PEER, 0, (uint8_t)i, 0);
+  for (int i = 0; i < NRELAYS + 2; i++) fuzz_op3(&w, OP_PEER, 2, (uint8_t)i, (uint8_t)i);
+  for (int i = 0; i < 5; i++) fuzz_op3(&w, OP_PEER, 3, 0, (uint8_t)(i + 10));
+  fuzz_op3(&w, OP_PEER, 3, 0, 0xff);
+  fuzz_op3(&w, OP_PEER, 3, 0, 0xfe);
+  fuzz_op(&w, OP_TICK, 200);
+  fuzz_seed(dir, "many-relays", &w);
 
   /* Garbage from the relay: bad kinds, short and long frames, raw bytes,
    * a frame cut short, cut reads. */
@@ -1305,36 +1289,36 @@ static void write_seeds(const char *dir) {
   op_bytes(&w, OP_FRAME, 1, payload, TW_TCP_MAX_PACKET + 1);
   op_oob(&w, 0, 3, payload, TW_TCP_MAX_OOB_DATA + 1);
   op_oob(&w, 0, 3, payload, 0);
-  op2(&w, OP_PING, 0, 0);
-  op2(&w, OP_PONG, 0, 2);
-  op(&w, OP_CUT, 0);
+  fuzz_op2(&w, OP_PING, 0, 0);
+  fuzz_op2(&w, OP_PONG, 0, 2);
+  fuzz_op(&w, OP_CUT, 0);
   op_bytes(&w, OP_TRUNC, 2, payload, 50);
   fuzz_put8(&w, 40);
   op_bytes(&w, OP_RAW, 0, "\x07\xd0garbage", 9);
   op_data(&w, 1, 16, payload, 10);
-  seed(dir, "garbage", &w);
+  fuzz_seed(dir, "garbage", &w);
 
   /* Slow, stuck and failing sockets; writable reports; big sends. */
   fuzz_put8(&w, autos | C_ONLINE | C_SETUP);
-  op2(&w, OP_WMODE, 0, W_NONE);
-  op2(&w, OP_WMODE, 1, W_SOME | 5 << 2);
+  fuzz_op2(&w, OP_WMODE, 0, W_NONE);
+  fuzz_op2(&w, OP_WMODE, 1, W_SOME | 5 << 2);
   for (int i = 0; i < 6; i++) op_bytes(&w, OP_SEND, (uint8_t)(i % 3), payload, 2000);
-  op(&w, OP_WRITABLE, 1);
-  op2(&w, OP_WMODE, 0, W_ALL);
-  op(&w, OP_WRITABLE, 0);
-  op2(&w, OP_WMODE, 2, W_FAIL);
+  fuzz_op(&w, OP_WRITABLE, 1);
+  fuzz_op2(&w, OP_WMODE, 0, W_ALL);
+  fuzz_op(&w, OP_WRITABLE, 0);
+  fuzz_op2(&w, OP_WMODE, 2, W_FAIL);
   op_bytes(&w, OP_SEND, 2, payload, 100);
   fuzz_put8(&w, OP_FLUSH);
-  seed(dir, "slow-sockets", &w);
+  fuzz_seed(dir, "slow-sockets", &w);
 
   /* Time: unanswered handshakes time out, pings unanswered, stale
    * handles reported after the close. */
   fuzz_put8(&w, C_CONNECT | C_SETUP);
-  op(&w, OP_TIMER, 1);
-  op(&w, OP_TIMER, 1);
-  op2(&w, OP_ANSWER, 0, 1);
-  op(&w, OP_TICK, 135);
-  op(&w, OP_TIMER, 1);
+  fuzz_op(&w, OP_TIMER, 1);
+  fuzz_op(&w, OP_TIMER, 1);
+  fuzz_op2(&w, OP_ANSWER, 0, 1);
+  fuzz_op(&w, OP_TICK, 135);
+  fuzz_op(&w, OP_TIMER, 1);
   fuzz_put8(&w, OP_STALE);
   fuzz_put8(&w, 0x01);
   fuzz_put16(&w, 0);
@@ -1343,25 +1327,25 @@ static void write_seeds(const char *dir) {
   fuzz_put8(&w, 0x03);
   fuzz_put16(&w, 0);
   fuzz_put16(&w, 0);
-  op(&w, OP_TIMER, 1);
-  op(&w, OP_TIMER, 1);
-  seed(dir, "timeouts-stale", &w);
+  fuzz_op(&w, OP_TIMER, 1);
+  fuzz_op(&w, OP_TIMER, 1);
+  fuzz_seed(dir, "timeouts-stale", &w);
 
   /* A peer removed and added again before the relay answered its route
    * request: two answers for one peer; data on the first id. */
   fuzz_put8(&w, C_CONNECT | C_ANSWER | C_PONG);
-  op3(&w, OP_PEER, 3, 0, 0);
-  op3(&w, OP_PEER, 0, 0, 0);
-  op3(&w, OP_PEER, 2, 0, 0);
-  op3(&w, OP_PEER, 1, 0, 0);
-  op3(&w, OP_PEER, 0, 0, 0);
-  op3(&w, OP_PEER, 2, 0, 0);
-  op3(&w, OP_ROUTE, 0, 0, 16);
-  op3(&w, OP_ROUTE, 0, 1, 17);
-  op3(&w, OP_NOTIFY, 0, 0, 16);
+  fuzz_op3(&w, OP_PEER, 3, 0, 0);
+  fuzz_op3(&w, OP_PEER, 0, 0, 0);
+  fuzz_op3(&w, OP_PEER, 2, 0, 0);
+  fuzz_op3(&w, OP_PEER, 1, 0, 0);
+  fuzz_op3(&w, OP_PEER, 0, 0, 0);
+  fuzz_op3(&w, OP_PEER, 2, 0, 0);
+  fuzz_op3(&w, OP_ROUTE, 0, 0, 16);
+  fuzz_op3(&w, OP_ROUTE, 0, 1, 17);
+  fuzz_op3(&w, OP_NOTIFY, 0, 0, 16);
   op_data(&w, 0, 16, "x", 1);
-  op3(&w, OP_PEER, 1, 0, 0);
-  seed(dir, "readd-pending-route", &w);
+  fuzz_op3(&w, OP_PEER, 1, 0, 0);
+  fuzz_seed(dir, "readd-pending-route", &w);
 }
 
 FUZZ_SEED_WRITER(write_seeds)

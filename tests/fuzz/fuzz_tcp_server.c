@@ -812,32 +812,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 /* ---- seeds ---- */
 
-static void op(fuzz_wr *w, uint8_t code, uint8_t a) {
-  fuzz_put8(w, code);
-  fuzz_put8(w, a);
-}
-static void op2(fuzz_wr *w, uint8_t code, uint8_t a, uint8_t b) {
-  fuzz_put8(w, code);
-  fuzz_put8(w, a);
-  fuzz_put8(w, b);
-}
 static void op_bytes(fuzz_wr *w, uint8_t code, uint8_t c, const void *p, size_t n) {
   fuzz_put8(w, code);
   fuzz_put8(w, c);
   fuzz_put16(w, (uint16_t)n);
   fuzz_putn(w, p, n);
 }
-static void seed(const char *dir, const char *name, fuzz_wr *w) {
-  fuzz_write_seed(dir, name, w->b, w->n);
-  w->n = 0;
-}
 
 /* Two clients (connections 0 and 1, keys 0 and 1) that link to each other. */
 static void linked_pair(fuzz_wr *w) {
-  op(w, OP_ACCEPT, 0x01);          /* client, address 0, key 0 */
-  op(w, OP_ACCEPT, 0x01 | 2 << 1 | 1 << 3); /* client, address 2, key 1 */
-  op2(w, OP_ROUTE, 0, 1);
-  op2(w, OP_ROUTE, 1, 0);
+  fuzz_op(w, OP_ACCEPT, 0x01);          /* client, address 0, key 0 */
+  fuzz_op(w, OP_ACCEPT, 0x01 | 2 << 1 | 1 << 3); /* client, address 2, key 1 */
+  fuzz_op2(w, OP_ROUTE, 0, 1);
+  fuzz_op2(w, OP_ROUTE, 1, 0);
 }
 
 static void write_seeds(const char *dir) {
@@ -865,7 +852,7 @@ static void write_seeds(const char *dir) {
   fuzz_put8(&w, 0x00 | 1 << 2 | 15 << 4);
   fuzz_put8(&w, 28);
   fuzz_putn(&w, payload + 100, 28);
-  seed(dir, "raw-handshakes", &w);
+  fuzz_seed(dir, "raw-handshakes", &w);
 
   fuzz_put8(&w, 0xc0); /* raw, few clients, short timeouts */
   for (int i = 0; i < 6; i++) {
@@ -876,7 +863,7 @@ static void write_seeds(const char *dir) {
   fuzz_put8(&w, 0);
   fuzz_put8(&w, 0x01 | 1 << 2 | 4 << 4);
   fuzz_put8(&w, 0);
-  seed(dir, "raw-accept-limits", &w);
+  fuzz_seed(dir, "raw-accept-limits", &w);
 
   /* Op mode: a pair links, data both ways, OOB, disconnect, relink. */
   fuzz_put8(&w, 0x21);
@@ -908,20 +895,20 @@ static void write_seeds(const char *dir) {
   fuzz_put8(&w, 1);
   fuzz_put16(&w, 4);
   fuzz_putn(&w, "\xec" "oob", 4);
-  op2(&w, OP_DISCONNECT, 0, 16);
+  fuzz_op2(&w, OP_DISCONNECT, 0, 16);
   fuzz_put8(&w, OP_DATA);
   fuzz_put8(&w, 1);
   fuzz_put8(&w, 16);
   fuzz_put16(&w, 3);
   fuzz_putn(&w, "abc", 3);
-  op2(&w, OP_ROUTE, 0, 1);
-  op2(&w, OP_ROUTE, 0, 0);    /* oneself */
-  op2(&w, OP_ROUTE, 0, 0x85); /* nobody */
-  seed(dir, "ops-link-data", &w);
+  fuzz_op2(&w, OP_ROUTE, 0, 1);
+  fuzz_op2(&w, OP_ROUTE, 0, 0);    /* oneself */
+  fuzz_op2(&w, OP_ROUTE, 0, 0x85); /* nobody */
+  fuzz_seed(dir, "ops-link-data", &w);
 
   /* Onion requests and responses, pings, time. */
   fuzz_put8(&w, 0x21);
-  op(&w, OP_ACCEPT, 0x01 | 1 << 3);
+  fuzz_op(&w, OP_ACCEPT, 0x01 | 1 << 3);
   fuzz_put8(&w, OP_ONION);
   fuzz_put8(&w, 0);
   fuzz_put8(&w, 0);
@@ -939,16 +926,16 @@ static void write_seeds(const char *dir) {
   fuzz_putn(&w, payload, 12);
   op_bytes(&w, OP_ONION_RESP, 0, payload, 300);
   op_bytes(&w, OP_ONION_RESP, 0, payload, 0);
-  op(&w, OP_PING, 0);
-  op(&w, OP_TICK, 231);
-  op(&w, OP_TICK, 231);
-  op(&w, OP_TICK, 215);
-  seed(dir, "ops-onion-ping", &w);
+  fuzz_op(&w, OP_PING, 0);
+  fuzz_op(&w, OP_TICK, 231);
+  fuzz_op(&w, OP_TICK, 231);
+  fuzz_op(&w, OP_TICK, 215);
+  fuzz_seed(dir, "ops-onion-ping", &w);
 
   /* Any packet with valid crypto, through send_raw. */
   fuzz_put8(&w, 0x01);
-  op(&w, OP_ACCEPT, 0x01);
-  op(&w, OP_ACCEPT, 0x01 | 1 << 3);
+  fuzz_op(&w, OP_ACCEPT, 0x01);
+  fuzz_op(&w, OP_ACCEPT, 0x01 | 1 << 3);
   {
     uint8_t pkt[TW_TCP_MAX_PACKET];
     size_t n = tw_tcp_write_route_request(pkt, &g_keys[1].pk);
@@ -976,12 +963,12 @@ static void write_seeds(const char *dir) {
     pkt[0] = 0x0b;
     op_bytes(&w, OP_PLAIN, 0, pkt, 1);
   }
-  seed(dir, "ops-plain-packets", &w);
+  fuzz_seed(dir, "ops-plain-packets", &w);
 
   /* Sockets that take some, none, or fail; stalls and held queues. */
   fuzz_put8(&w, 0x43 | 1 << 3); /* short timeouts, small queues */
   linked_pair(&w);
-  op2(&w, OP_WMODE, 1, 1 | 2 << 2);
+  fuzz_op2(&w, OP_WMODE, 1, 1 | 2 << 2);
   for (int i = 0; i < 8; i++) {
     fuzz_put8(&w, OP_DATA);
     fuzz_put8(&w, 0);
@@ -989,9 +976,9 @@ static void write_seeds(const char *dir) {
     fuzz_put16(&w, 1000);
     fuzz_putn(&w, payload, 1000);
   }
-  op(&w, OP_WRITABLE, 1);
-  op2(&w, OP_WMODE, 1, W_NONE);
-  op2(&w, OP_HOLD, 0, 1);
+  fuzz_op(&w, OP_WRITABLE, 1);
+  fuzz_op2(&w, OP_WMODE, 1, W_NONE);
+  fuzz_op2(&w, OP_HOLD, 0, 1);
   for (int i = 0; i < 6; i++) {
     fuzz_put8(&w, OP_DATA);
     fuzz_put8(&w, 0);
@@ -1000,20 +987,20 @@ static void write_seeds(const char *dir) {
     fuzz_putn(&w, payload, 1100);
     fuzz_putn(&w, payload, 400);
   }
-  op(&w, OP_TICK, 201);
-  op(&w, OP_TICK, 201);
-  op2(&w, OP_WMODE, 0, W_FAIL);
-  op2(&w, OP_HOLD, 0, 0);
-  op(&w, OP_TICK, 10);
-  op(&w, OP_STALE, 0);
-  op(&w, OP_STALE, 1);
-  seed(dir, "ops-slow-sockets", &w);
+  fuzz_op(&w, OP_TICK, 201);
+  fuzz_op(&w, OP_TICK, 201);
+  fuzz_op2(&w, OP_WMODE, 0, W_FAIL);
+  fuzz_op2(&w, OP_HOLD, 0, 0);
+  fuzz_op(&w, OP_TICK, 10);
+  fuzz_op(&w, OP_STALE, 0);
+  fuzz_op(&w, OP_STALE, 1);
+  fuzz_seed(dir, "ops-slow-sockets", &w);
 
   /* The total queue limit before the per-client one; a client whose own
    * socket fills up while its bytes are held. */
   fuzz_put8(&w, 0x01 | 3 << 1 | 1 << 3);
   linked_pair(&w);
-  op2(&w, OP_WMODE, 1, W_NONE);
+  fuzz_op2(&w, OP_WMODE, 1, W_NONE);
   for (int i = 0; i < 4; i++) {
     fuzz_put8(&w, OP_DATA);
     fuzz_put8(&w, 0);
@@ -1022,9 +1009,9 @@ static void write_seeds(const char *dir) {
     fuzz_putn(&w, payload, 1100);
     fuzz_putn(&w, payload, 400);
   }
-  op2(&w, OP_WMODE, 1, W_ALL);
-  op(&w, OP_WRITABLE, 1);
-  op2(&w, OP_HOLD, 0, 2);
+  fuzz_op2(&w, OP_WMODE, 1, W_ALL);
+  fuzz_op(&w, OP_WRITABLE, 1);
+  fuzz_op2(&w, OP_HOLD, 0, 2);
   for (int i = 0; i < 8; i++) {
     fuzz_put8(&w, OP_DATA);
     fuzz_put8(&w, 0);
@@ -1033,48 +1020,48 @@ static void write_seeds(const char *dir) {
     fuzz_putn(&w, payload, 1100);
     fuzz_putn(&w, payload, 900);
   }
-  op2(&w, OP_HOLD, 0, 0);
-  seed(dir, "ops-queue-limits", &w);
+  fuzz_op2(&w, OP_HOLD, 0, 0);
+  fuzz_seed(dir, "ops-queue-limits", &w);
 
   /* The same key twice: the newer replaces the older; cut reads. */
   fuzz_put8(&w, 0x01);
   linked_pair(&w);
-  op2(&w, OP_CUT, 2, 3);
-  op(&w, OP_ACCEPT, 0x01 | 3 << 1);
-  op2(&w, OP_ROUTE, 2, 1);
-  op2(&w, OP_CUT, 3, 1);
-  op2(&w, OP_HOLD, 3, 2);
-  op(&w, OP_ACCEPT, 0x01 | 1 << 1 | 1 << 3);
-  op2(&w, OP_HOLD, 3, 0);
-  op(&w, OP_CLOSE, 2);
-  op(&w, OP_STALE, 0);
-  seed(dir, "ops-replace-cut", &w);
+  fuzz_op2(&w, OP_CUT, 2, 3);
+  fuzz_op(&w, OP_ACCEPT, 0x01 | 3 << 1);
+  fuzz_op2(&w, OP_ROUTE, 2, 1);
+  fuzz_op2(&w, OP_CUT, 3, 1);
+  fuzz_op2(&w, OP_HOLD, 3, 2);
+  fuzz_op(&w, OP_ACCEPT, 0x01 | 1 << 1 | 1 << 3);
+  fuzz_op2(&w, OP_HOLD, 3, 0);
+  fuzz_op(&w, OP_CLOSE, 2);
+  fuzz_op(&w, OP_STALE, 0);
+  fuzz_seed(dir, "ops-replace-cut", &w);
 
   /* Many links, stray bytes on a live stream. */
   fuzz_put8(&w, 0x01);
-  op(&w, OP_ACCEPT, 0x01);
-  for (int k = 0; k < 40; k++) op2(&w, OP_ROUTE, 0, (uint8_t)(0x80 | k));
+  fuzz_op(&w, OP_ACCEPT, 0x01);
+  for (int k = 0; k < 40; k++) fuzz_op2(&w, OP_ROUTE, 0, (uint8_t)(0x80 | k));
   op_bytes(&w, OP_RAW, 0, payload, 7);
-  op(&w, OP_ACCEPT, 0x00);
+  fuzz_op(&w, OP_ACCEPT, 0x00);
   op_bytes(&w, OP_RAW, 1, payload, 130);
-  seed(dir, "ops-many-links-stray", &w);
+  fuzz_seed(dir, "ops-many-links-stray", &w);
 
   /* Every link id taken: route requests refused. */
   fuzz_put8(&w, 0x01);
-  op(&w, OP_ACCEPT, 0x01);
-  for (int k = 0; k < TW_TCP_MAX_LINKS + 3; k++) op2(&w, OP_ROUTE, 0, 0xc0);
-  op2(&w, OP_DISCONNECT, 0, 100);
-  op2(&w, OP_ROUTE, 0, 0xc0);
-  seed(dir, "ops-links-full", &w);
+  fuzz_op(&w, OP_ACCEPT, 0x01);
+  for (int k = 0; k < TW_TCP_MAX_LINKS + 3; k++) fuzz_op2(&w, OP_ROUTE, 0, 0xc0);
+  fuzz_op2(&w, OP_DISCONNECT, 0, 100);
+  fuzz_op2(&w, OP_ROUTE, 0, 0xc0);
+  fuzz_seed(dir, "ops-links-full", &w);
 
   /* Few clients, two per address: refusals; a silent one times out. */
   fuzz_put8(&w, 0xc1);
-  for (int k = 0; k < 3; k++) op(&w, OP_ACCEPT, 0x00);
-  op(&w, OP_ACCEPT, 0x01 | 1 << 1);
-  op(&w, OP_ACCEPT, 0x01 | 2 << 1 | 2 << 3);
-  op(&w, OP_ACCEPT, 0x01 | 3 << 1 | 3 << 3);
-  op(&w, OP_TICK, 203);
-  seed(dir, "ops-accept-limits", &w);
+  for (int k = 0; k < 3; k++) fuzz_op(&w, OP_ACCEPT, 0x00);
+  fuzz_op(&w, OP_ACCEPT, 0x01 | 1 << 1);
+  fuzz_op(&w, OP_ACCEPT, 0x01 | 2 << 1 | 2 << 3);
+  fuzz_op(&w, OP_ACCEPT, 0x01 | 3 << 1 | 3 << 3);
+  fuzz_op(&w, OP_TICK, 203);
+  fuzz_seed(dir, "ops-accept-limits", &w);
 }
 
 FUZZ_SEED_WRITER(write_seeds)
